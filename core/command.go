@@ -1,0 +1,198 @@
+package gnsq
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Command is one client command: a text line "NAME p1 p2\n" and, for
+// IDENTIFY, AUTH, PUB, DPUB and MPUB, a size-prefixed body. The
+// constructors below validate their arguments, so a Command that exists is
+// safe to put on the wire.
+type Command struct {
+	Name   string
+	Params []string
+	Body   []byte // nil: no body section
+}
+
+// AppendTo appends the wire form of c to dst.
+func (c *Command) AppendTo(dst []byte) []byte {
+	dst = append(dst, c.Name...)
+	for _, p := range c.Params {
+		dst = append(dst, ' ')
+		dst = append(dst, p...)
+	}
+	dst = append(dst, '\n')
+	if c.Body != nil {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.Body)))
+		dst = append(dst, c.Body...)
+	}
+	return dst
+}
+
+// WriteTo writes the wire form of c to w.
+func (c *Command) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(c.AppendTo(make([]byte, 0, c.wireSize())))
+	return int64(n), err
+}
+
+// Bytes returns the wire form of c.
+func (c *Command) Bytes() []byte { return c.AppendTo(nil) }
+
+func (c *Command) wireSize() int {
+	n := len(c.Name) + 1
+	for _, p := range c.Params {
+		n += 1 + len(p)
+	}
+	if c.Body != nil {
+		n += 4 + len(c.Body)
+	}
+	return n
+}
+
+func (c *Command) String() string {
+	if len(c.Params) == 0 {
+		return c.Name
+	}
+	var b bytes.Buffer
+	b.WriteString(c.Name)
+	for _, p := range c.Params {
+		b.WriteByte(' ')
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// IdentifyRequest is the JSON body of IDENTIFY. Durations are sent in
+// milliseconds as nsqd expects.
+type IdentifyRequest struct {
+	ClientID            string `json:"client_id"`
+	Hostname            string `json:"hostname"`
+	UserAgent           string `json:"user_agent"`
+	FeatureNegotiation  bool   `json:"feature_negotiation"`
+	HeartbeatInterval   int64  `json:"heartbeat_interval"`
+	OutputBufferSize    int64  `json:"output_buffer_size"`
+	OutputBufferTimeout int64  `json:"output_buffer_timeout"`
+	TLSv1               bool   `json:"tls_v1"`
+	Snappy              bool   `json:"snappy"`
+	Deflate             bool   `json:"deflate"`
+	DeflateLevel        int    `json:"deflate_level,omitempty"`
+	SampleRate          int    `json:"sample_rate"`
+	MsgTimeout          int64  `json:"msg_timeout,omitempty"`
+}
+
+// Identify builds IDENTIFY with a JSON body. Free-text fields are JSON
+// encoded, so quotes and newlines in them cannot break the body.
+func Identify(req *IdentifyRequest) (*Command, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	return &Command{Name: "IDENTIFY", Body: body}, nil
+}
+
+// Auth builds AUTH with the secret as its body.
+func Auth(secret string) *Command {
+	return &Command{Name: "AUTH", Body: []byte(secret)}
+}
+
+// Subscribe builds SUB <topic> <channel>.
+func Subscribe(topic, channel string) (*Command, error) {
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	if err := checkChannel(channel); err != nil {
+		return nil, err
+	}
+	return &Command{Name: "SUB", Params: []string{topic, channel}}, nil
+}
+
+// Ready builds RDY <count>.
+func Ready(count int) (*Command, error) {
+	if count < 0 {
+		return nil, &InvalidArgumentError{Reason: "RDY count must be >= 0, got " + strconv.Itoa(count)}
+	}
+	return &Command{Name: "RDY", Params: []string{strconv.Itoa(count)}}, nil
+}
+
+// Finish builds FIN <id>.
+func Finish(id MessageID) *Command {
+	return &Command{Name: "FIN", Params: []string{string(id[:])}}
+}
+
+// Requeue builds REQ <id> <delay in ms>. Negative delays are refused
+// locally (nsqd would silently clamp them).
+func Requeue(id MessageID, delay time.Duration) (*Command, error) {
+	if delay < 0 {
+		return nil, &InvalidArgumentError{Reason: "requeue delay must be >= 0, got " + delay.String()}
+	}
+	return &Command{Name: "REQ", Params: []string{string(id[:]), strconv.FormatInt(delay.Milliseconds(), 10)}}, nil
+}
+
+// Touch builds TOUCH <id>.
+func Touch(id MessageID) *Command {
+	return &Command{Name: "TOUCH", Params: []string{string(id[:])}}
+}
+
+// StartClose builds CLS (nsqd answers CLOSE_WAIT).
+func StartClose() *Command { return &Command{Name: "CLS"} }
+
+// Nop builds NOP (the answer to a heartbeat).
+func Nop() *Command { return &Command{Name: "NOP"} }
+
+// Publish builds PUB <topic> with body. An empty body is sent as is; nsqd
+// answers E_BAD_MESSAGE.
+func Publish(topic string, body []byte) (*Command, error) {
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	return &Command{Name: "PUB", Params: []string{topic}, Body: nonNil(body)}, nil
+}
+
+// DeferredPublish builds DPUB <topic> <delay in ms> with body.
+func DeferredPublish(topic string, delay time.Duration, body []byte) (*Command, error) {
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	if delay < 0 {
+		return nil, &InvalidArgumentError{Reason: "defer must be >= 0, got " + delay.String()}
+	}
+	return &Command{Name: "DPUB", Params: []string{topic, strconv.FormatInt(delay.Milliseconds(), 10)}, Body: nonNil(body)}, nil
+}
+
+// MultiPublish builds MPUB <topic> with the body
+// [u32 count]([u32 size][bytes])*. An empty list is sent as is; nsqd
+// answers E_BAD_BODY.
+func MultiPublish(topic string, bodies [][]byte) (*Command, error) {
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	return &Command{Name: "MPUB", Params: []string{topic}, Body: MultiPublishBody(bodies)}, nil
+}
+
+// MultiPublishBody encodes bodies in the MPUB wire format (also the body
+// of nsqd's HTTP /mpub?binary=true).
+func MultiPublishBody(bodies [][]byte) []byte {
+	size := 4
+	for _, b := range bodies {
+		size += 4 + len(b)
+	}
+	buf := make([]byte, 0, size)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(bodies)))
+	for _, b := range bodies {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
+		buf = append(buf, b...)
+	}
+	return buf
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,672 @@
+package gnsq
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang/snappy"
+)
+
+// ConnHooks are gnsq's NsqdTCPClient signals. Each runs on the goroutine
+// that caused it (the reader for frames, the caller for FIN/REQ); hooks
+// must not block for long. Set them before Connect.
+type ConnHooks struct {
+	OnMessage  func(c *NsqdTCPClient, m *Message)
+	OnResponse func(c *NsqdTCPClient, data []byte)
+	OnError    func(c *NsqdTCPClient, err error)
+	OnFinish   func(c *NsqdTCPClient, id MessageID)
+	OnRequeue  func(c *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool)
+	OnAuth     func(c *NsqdTCPClient, resp *AuthResponse)
+	OnClose    func(c *NsqdTCPClient)
+}
+
+// IdentifyResponse is nsqd's answer to IDENTIFY with feature negotiation.
+type IdentifyResponse struct {
+	MaxRdyCount         int    `json:"max_rdy_count"`
+	Version             string `json:"version"`
+	MaxMsgTimeout       int64  `json:"max_msg_timeout"`
+	MsgTimeout          int64  `json:"msg_timeout"`
+	TLSv1               bool   `json:"tls_v1"`
+	Deflate             bool   `json:"deflate"`
+	DeflateLevel        int    `json:"deflate_level"`
+	MaxDeflateLevel     int    `json:"max_deflate_level"`
+	Snappy              bool   `json:"snappy"`
+	SampleRate          int    `json:"sample_rate"`
+	AuthRequired        bool   `json:"auth_required"`
+	OutputBufferSize    int    `json:"output_buffer_size"`
+	OutputBufferTimeout int64  `json:"output_buffer_timeout"`
+}
+
+// AuthResponse is nsqd's answer to AUTH.
+type AuthResponse struct {
+	Identity        string `json:"identity"`
+	IdentityURL     string `json:"identity_url"`
+	PermissionCount int    `json:"permission_count"`
+}
+
+// Response is one frame read by ReadResponse, decoded.
+type Response struct {
+	Type    int32
+	Data    []byte       // the frame's payload
+	Message *Message     // for FrameTypeMessage
+	Err     *ServerError // for FrameTypeError
+}
+
+const (
+	stateInit int32 = iota
+	stateConnected
+	stateClosed
+)
+
+// DefaultMaxRdyCount is assumed until IDENTIFY says otherwise.
+const DefaultMaxRdyCount = 2500
+
+// NsqdTCPClient is one TCP connection to nsqd (gnsq's NsqdTCPClient). The
+// low-level flow is Connect, Identify (which upgrades TLS/compression and
+// authenticates), then commands, with one goroutine calling ReadResponse or
+// Listen. Writes are safe from any goroutine. A client is single-use: once
+// closed it cannot reconnect.
+type NsqdTCPClient struct {
+	Hooks ConnHooks
+
+	addr string
+	cfg  *Config
+
+	state atomic.Int32
+
+	rawConn net.Conn      // the TCP socket, set once by Connect
+	conn    net.Conn      // the transport: rawConn, or TLS over it
+	r       *bufio.Reader // top of the read stack
+
+	wmu            sync.Mutex
+	w              *bufio.Writer
+	flushStack     func() error // flushes the compressor below w, if any
+	writersWaiting atomic.Int32
+
+	identify    atomic.Pointer[IdentifyResponse]
+	maxRdyCount atomic.Int64
+	readyCount  atomic.Int64
+	inFlight    atomic.Int64
+
+	closeOnce sync.Once
+}
+
+// NewNsqdTCPClient returns an unconnected client for addr ("host:port").
+// A nil cfg takes the defaults; cfg is copied.
+func NewNsqdTCPClient(addr string, cfg *Config) (*NsqdTCPClient, error) {
+	if cfg == nil {
+		cfg = NewConfig()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, &InvalidArgumentError{Reason: fmt.Sprintf("nsqd address %q: %v", addr, err)}
+	}
+	c := &NsqdTCPClient{addr: addr, cfg: cfg.clone()}
+	c.maxRdyCount.Store(DefaultMaxRdyCount)
+	return c, nil
+}
+
+// String returns "host:port".
+func (c *NsqdTCPClient) String() string { return c.addr }
+
+// Address returns "host:port".
+func (c *NsqdTCPClient) Address() string { return c.addr }
+
+// IsConnected reports whether the socket is open.
+func (c *NsqdTCPClient) IsConnected() bool { return c.state.Load() == stateConnected }
+
+// IdentifyResponse returns nsqd's IDENTIFY answer (nil before Identify).
+func (c *NsqdTCPClient) IdentifyResponse() *IdentifyResponse { return c.identify.Load() }
+
+// MaxReadyCount is nsqd's max_rdy_count for this connection.
+func (c *NsqdTCPClient) MaxReadyCount() int { return int(c.maxRdyCount.Load()) }
+
+// ReadyCount is the last RDY sent.
+func (c *NsqdTCPClient) ReadyCount() int { return int(c.readyCount.Load()) }
+
+// InFlight is the number of messages received and not yet finished or requeued.
+func (c *NsqdTCPClient) InFlight() int { return int(c.inFlight.Load()) }
+
+// IsStarved reports whether in-flight messages reached 85% of RDY (gnsq's
+// rule): a batching handler should process what it holds now.
+func (c *NsqdTCPClient) IsStarved() bool {
+	threshold := float64(c.readyCount.Load()) * 0.85
+	if threshold < 1 {
+		threshold = 1
+	}
+	return float64(c.inFlight.Load()) >= threshold
+}
+
+// Connect dials nsqd within dial_timeout and sends the protocol magic.
+func (c *NsqdTCPClient) Connect() error {
+	switch c.state.Load() {
+	case stateConnected:
+		return nil
+	case stateClosed:
+		return fmt.Errorf("%w: connection to %s already closed", ErrClosed, c.addr)
+	}
+	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	conn, err := d.Dial("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("gnsq: connect to %s: %w", c.addr, err)
+	}
+	c.rawConn, c.conn = conn, conn
+	c.r = bufio.NewReaderSize(conn, 64<<10)
+	c.w = bufio.NewWriterSize(conn, 64<<10)
+	c.flushStack = func() error { return nil }
+	if !c.state.CompareAndSwap(stateInit, stateConnected) {
+		conn.Close()
+		return fmt.Errorf("%w: connection to %s closed during connect", ErrClosed, c.addr)
+	}
+	if err := c.writeRaw(MagicV2); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Identify sends IDENTIFY with feature negotiation, then performs the
+// upgrades nsqd agreed to (TLS, then Snappy or Deflate) and AUTH when nsqd
+// requires it. It returns nsqd's answer (nil if nsqd answered a plain OK).
+// Any failure closes the connection.
+func (c *NsqdTCPClient) Identify() (*IdentifyResponse, error) {
+	resp, err := c.identifyAndUpgrade()
+	if err != nil {
+		c.CloseStream()
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (c *NsqdTCPClient) identifyAndUpgrade() (*IdentifyResponse, error) {
+	cmd, err := Identify(c.identifyRequest())
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Send(cmd); err != nil {
+		return nil, err
+	}
+	data, err := c.readExpectingResponse("IDENTIFY")
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Equal(data, respOK) {
+		if c.cfg.TLSv1 {
+			return nil, ErrTLSNotSupported
+		}
+		return nil, nil
+	}
+	resp := &IdentifyResponse{}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return nil, &ProtocolError{Reason: fmt.Sprintf("IDENTIFY response is not JSON: %.64q", data)}
+	}
+	c.identify.Store(resp)
+	if resp.MaxRdyCount > 0 {
+		c.maxRdyCount.Store(int64(resp.MaxRdyCount))
+	}
+	if c.cfg.TLSv1 && !resp.TLSv1 {
+		return nil, ErrTLSNotSupported
+	}
+	if resp.TLSv1 {
+		if err := c.upgradeTLS(); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case resp.Snappy:
+		if err := c.upgradeSnappy(); err != nil {
+			return nil, err
+		}
+	case resp.Deflate:
+		if err := c.upgradeDeflate(resp.DeflateLevel); err != nil {
+			return nil, err
+		}
+	}
+	if resp.AuthRequired {
+		if c.cfg.AuthSecret == "" {
+			return nil, ErrAuthRequired
+		}
+		if _, err := c.Auth(); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+func (c *NsqdTCPClient) identifyRequest() *IdentifyRequest {
+	cfg := c.cfg
+	req := &IdentifyRequest{
+		ClientID:           cfg.clientID(),
+		Hostname:           cfg.hostname(),
+		UserAgent:          cfg.userAgent(),
+		FeatureNegotiation: true,
+		HeartbeatInterval:  cfg.HeartbeatInterval.Milliseconds(),
+		OutputBufferSize:   int64(cfg.OutputBufferSize),
+		TLSv1:              cfg.TLSv1,
+		Snappy:             cfg.Snappy,
+		Deflate:            cfg.Deflate,
+		SampleRate:         cfg.SampleRate,
+		MsgTimeout:         cfg.MsgTimeout.Milliseconds(),
+	}
+	if cfg.HeartbeatInterval < 0 {
+		req.HeartbeatInterval = -1
+	}
+	req.OutputBufferTimeout = cfg.OutputBufferTimeout.Milliseconds()
+	if cfg.OutputBufferTimeout < 0 {
+		req.OutputBufferTimeout = -1
+	}
+	if cfg.Deflate {
+		req.DeflateLevel = cfg.DeflateLevel
+	}
+	return req
+}
+
+// readExpectingResponse reads one frame during setup and returns a
+// response payload; an error frame becomes its *ServerError.
+func (c *NsqdTCPClient) readExpectingResponse(what string) ([]byte, error) {
+	for {
+		resp, err := c.ReadResponse()
+		if err != nil {
+			return nil, err
+		}
+		switch resp.Type {
+		case FrameTypeError:
+			return nil, resp.Err
+		case FrameTypeResponse:
+			if bytes.Equal(resp.Data, respHeartbeat) {
+				continue // already answered with NOP
+			}
+			return resp.Data, nil
+		default:
+			return nil, &ProtocolError{Reason: "message frame while waiting for the " + what + " response"}
+		}
+	}
+}
+
+func (c *NsqdTCPClient) expectOK(what string) error {
+	data, err := c.readExpectingResponse(what)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(data, respOK) {
+		return &ProtocolError{Reason: fmt.Sprintf("expected OK after %s, got %.64q", what, data)}
+	}
+	return nil
+}
+
+// TLSClientConfig builds the *tls.Config for addr from cfg's tls_* options
+// (verification on unless tls_insecure_skip_verify).
+func TLSClientConfig(cfg *Config, addr string) (*tls.Config, error) {
+	var tc *tls.Config
+	if cfg.TLSConfig != nil {
+		tc = cfg.TLSConfig.Clone()
+	} else {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecure}
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("gnsq: tls_ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, &InvalidArgumentError{Reason: "tls_ca_file " + cfg.TLSCAFile + " holds no PEM certificate"}
+			}
+			tc.RootCAs = pool
+		}
+		if cfg.TLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("gnsq: tls_cert_file/tls_key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		tc.ServerName = cfg.TLSServerName
+	}
+	if tc.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		tc.ServerName = host
+	}
+	return tc, nil
+}
+
+// bufferedConn reads through the bufio.Reader that may already hold bytes
+// sent after the IDENTIFY response, so an upgrade never loses them.
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (c *NsqdTCPClient) upgradeTLS() error {
+	tc, err := TLSClientConfig(c.cfg, c.addr)
+	if err != nil {
+		return err
+	}
+	tlsConn := tls.Client(&bufferedConn{Conn: c.conn, r: c.r}, tc)
+	_ = tlsConn.SetDeadline(time.Now().Add(c.cfg.Timeout))
+	if err := tlsConn.Handshake(); err != nil {
+		return fmt.Errorf("gnsq: TLS handshake with %s: %w", c.addr, err)
+	}
+	_ = tlsConn.SetDeadline(time.Time{})
+	c.wmu.Lock()
+	c.conn = tlsConn
+	c.r = bufio.NewReaderSize(tlsConn, 64<<10)
+	c.w = bufio.NewWriterSize(tlsConn, 64<<10)
+	c.wmu.Unlock()
+	return c.expectOK("TLS upgrade")
+}
+
+func (c *NsqdTCPClient) upgradeSnappy() error {
+	sw := snappy.NewBufferedWriter(c.conn)
+	c.wmu.Lock()
+	c.r = bufio.NewReaderSize(snappy.NewReader(c.r), 64<<10)
+	c.w = bufio.NewWriterSize(sw, 64<<10)
+	c.flushStack = sw.Flush
+	c.wmu.Unlock()
+	return c.expectOK("Snappy upgrade")
+}
+
+func (c *NsqdTCPClient) upgradeDeflate(level int) error {
+	if level < flate.BestSpeed || level > flate.BestCompression {
+		level = c.cfg.DeflateLevel
+	}
+	fw, err := flate.NewWriter(c.conn, level)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	c.r = bufio.NewReaderSize(flate.NewReader(c.r), 64<<10)
+	c.w = bufio.NewWriterSize(fw, 64<<10)
+	c.flushStack = fw.Flush
+	c.wmu.Unlock()
+	return c.expectOK("Deflate upgrade")
+}
+
+// Auth sends AUTH with auth_secret and returns nsqd's answer; OnAuth fires.
+// The secret never appears in the returned error.
+func (c *NsqdTCPClient) Auth() (*AuthResponse, error) {
+	secret := c.cfg.AuthSecret
+	if err := c.Send(Auth(secret)); err != nil {
+		return nil, err
+	}
+	data, err := c.readExpectingResponse("AUTH")
+	if err != nil {
+		var se *ServerError
+		if errors.As(err, &se) && secret != "" {
+			se.Detail = strings.ReplaceAll(se.Detail, secret, "<secret>")
+		}
+		return nil, err
+	}
+	resp := &AuthResponse{}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return nil, &ProtocolError{Reason: "AUTH response is not JSON"}
+	}
+	if h := c.Hooks.OnAuth; h != nil {
+		h(c, resp)
+	}
+	return resp, nil
+}
+
+// ReadResponse reads and decodes one frame. Heartbeats are answered with
+// NOP. Hooks fire: OnResponse, OnError (a fatal error frame also closes the
+// connection), OnMessage. A non-nil error means the connection is closed
+// (I/O error, timeout or *ProtocolError).
+func (c *NsqdTCPClient) ReadResponse() (Response, error) {
+	if c.state.Load() != stateConnected {
+		return Response{}, ErrNotConnected
+	}
+	if c.cfg.HeartbeatInterval >= 0 {
+		// With heartbeats on, a silent nsqd is a dead one.
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.Timeout))
+	}
+	frame, err := ReadFrame(c.r, c.cfg.MaxFrameSize)
+	if err != nil {
+		return Response{}, c.failRead(err)
+	}
+	resp := Response{Type: frame.Type, Data: frame.Data}
+	switch frame.Type {
+	case FrameTypeResponse:
+		if bytes.Equal(frame.Data, respHeartbeat) {
+			if err := c.Send(Nop()); err != nil {
+				return resp, err
+			}
+		}
+		if h := c.Hooks.OnResponse; h != nil {
+			h(c, frame.Data)
+		}
+	case FrameTypeError:
+		resp.Err = ParseServerError(frame.Data)
+		if h := c.Hooks.OnError; h != nil {
+			h(c, resp.Err)
+		}
+		if resp.Err.Fatal() {
+			c.CloseStream()
+		}
+	case FrameTypeMessage:
+		m, err := DecodeMessage(frame.Data)
+		if err != nil {
+			return resp, c.failRead(err)
+		}
+		resp.Message = m
+		c.inFlight.Add(1)
+		if h := c.Hooks.OnMessage; h != nil {
+			h(c, m)
+		}
+	}
+	return resp, nil
+}
+
+// failRead reports a read failure through OnError (unless the connection
+// was closed on purpose) and closes the connection.
+func (c *NsqdTCPClient) failRead(err error) error {
+	if c.state.Load() == stateClosed {
+		return ErrNotConnected
+	}
+	if errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w: %s closed the connection", ErrConnectionClosed, c.addr)
+	}
+	if h := c.Hooks.OnError; h != nil {
+		h(c, err)
+	}
+	c.CloseStream()
+	return err
+}
+
+// Listen reads frames until the connection closes. It returns nil when
+// the connection was closed by CloseStream, else the error that ended it.
+func (c *NsqdTCPClient) Listen() error {
+	for {
+		if _, err := c.ReadResponse(); err != nil {
+			if errors.Is(err, ErrNotConnected) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// Send writes one command and flushes it (concurrent senders share a
+// flush). A write failure closes the connection.
+func (c *NsqdTCPClient) Send(cmd *Command) error {
+	return c.write(func(w *bufio.Writer) { writeCommand(w, cmd) })
+}
+
+func (c *NsqdTCPClient) writeRaw(b []byte) error {
+	return c.write(func(w *bufio.Writer) { w.Write(b) })
+}
+
+// write appends to the buffered writer under the write lock and flushes
+// unless another writer is already queued for the lock (that one, or the
+// last of the queue, flushes): bursts of publishes share one syscall.
+func (c *NsqdTCPClient) write(fill func(w *bufio.Writer)) error {
+	c.writersWaiting.Add(1)
+	c.wmu.Lock()
+	c.writersWaiting.Add(-1)
+	if c.state.Load() != stateConnected {
+		c.wmu.Unlock()
+		return ErrNotConnected
+	}
+	fill(c.w)
+	var err error
+	if c.writersWaiting.Load() == 0 {
+		err = c.flushLocked()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		if h := c.Hooks.OnError; h != nil && c.state.Load() == stateConnected {
+			h(c, err)
+		}
+		c.CloseStream()
+		return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
+	}
+	return nil
+}
+
+func (c *NsqdTCPClient) flushLocked() error {
+	if c.cfg.Timeout > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout))
+	}
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	return c.flushStack()
+}
+
+// writeCommand writes c's wire form straight into w (no temporary buffer).
+func writeCommand(w *bufio.Writer, c *Command) {
+	w.WriteString(c.Name)
+	for _, p := range c.Params {
+		w.WriteByte(' ')
+		w.WriteString(p)
+	}
+	w.WriteByte('\n')
+	if c.Body != nil {
+		var size [4]byte
+		n := len(c.Body)
+		size[0], size[1], size[2], size[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		w.Write(size[:])
+		w.Write(c.Body)
+	}
+}
+
+// Subscribe sends SUB (nsqd answers OK through ReadResponse).
+func (c *NsqdTCPClient) Subscribe(topic, channel string) error {
+	cmd, err := Subscribe(topic, channel)
+	if err != nil {
+		return err
+	}
+	return c.Send(cmd)
+}
+
+// Publish sends PUB, or DPUB when delay > 0. Fire and forget: the answer
+// arrives through ReadResponse.
+func (c *NsqdTCPClient) Publish(topic string, body []byte, delay time.Duration) error {
+	var cmd *Command
+	var err error
+	if delay > 0 {
+		cmd, err = DeferredPublish(topic, delay, body)
+	} else {
+		cmd, err = Publish(topic, body)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Send(cmd)
+}
+
+// MultiPublish sends MPUB (fire and forget, like Publish).
+func (c *NsqdTCPClient) MultiPublish(topic string, bodies [][]byte) error {
+	cmd, err := MultiPublish(topic, bodies)
+	if err != nil {
+		return err
+	}
+	return c.Send(cmd)
+}
+
+// Ready sends RDY count. A count above nsqd's max_rdy_count is refused
+// locally (nsqd would close the connection).
+func (c *NsqdTCPClient) Ready(count int) error {
+	if max := c.MaxReadyCount(); count > max {
+		return &InvalidArgumentError{Reason: "RDY " + strconv.Itoa(count) + " exceeds nsqd's max_rdy_count " + strconv.Itoa(max)}
+	}
+	cmd, err := Ready(count)
+	if err != nil {
+		return err
+	}
+	if err := c.Send(cmd); err != nil {
+		return err
+	}
+	c.readyCount.Store(int64(count))
+	return nil
+}
+
+// Finish sends FIN and fires OnFinish.
+func (c *NsqdTCPClient) Finish(id MessageID) error {
+	if err := c.Send(Finish(id)); err != nil {
+		return err
+	}
+	c.inFlight.Add(-1)
+	if h := c.Hooks.OnFinish; h != nil {
+		h(c, id)
+	}
+	return nil
+}
+
+// Requeue sends REQ with delay and fires OnRequeue (backoff is passed
+// through to the hook for the consumer's backoff logic).
+func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool) error {
+	cmd, err := Requeue(id, delay)
+	if err != nil {
+		return err
+	}
+	if err := c.Send(cmd); err != nil {
+		return err
+	}
+	c.inFlight.Add(-1)
+	if h := c.Hooks.OnRequeue; h != nil {
+		h(c, id, delay, backoff)
+	}
+	return nil
+}
+
+// Touch sends TOUCH, resetting the message's server-side timeout.
+func (c *NsqdTCPClient) Touch(id MessageID) error { return c.Send(Touch(id)) }
+
+// Nop sends NOP.
+func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }
+
+// Close sends CLS: nsqd stops sending messages and answers CLOSE_WAIT.
+// Use CloseStream to close the socket.
+func (c *NsqdTCPClient) Close() error { return c.Send(StartClose()) }
+
+// CloseStream closes the socket (idempotent) and fires OnClose once.
+func (c *NsqdTCPClient) CloseStream() {
+	prev := c.state.Swap(stateClosed)
+	if prev == stateClosed {
+		return
+	}
+	if prev == stateConnected {
+		c.rawConn.Close()
+	}
+	c.closeOnce.Do(func() {
+		if h := c.Hooks.OnClose; h != nil {
+			h(c)
+		}
+	})
+}
