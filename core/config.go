@@ -134,6 +134,20 @@ func (c *Config) effectiveHeartbeat() time.Duration {
 	return c.HeartbeatInterval
 }
 
+// String prints the options with auth_secret redacted, so a Config in a
+// log line or an error never reveals the secret.
+func (c *Config) String() string {
+	redacted := *c
+	if redacted.AuthSecret != "" {
+		redacted.AuthSecret = "<redacted>"
+	}
+	type plain Config // drops the methods, so this does not recurse
+	return fmt.Sprintf("%+v", plain(redacted))
+}
+
+// GoString is String, for %#v.
+func (c *Config) GoString() string { return c.String() }
+
 // clone returns a copy that later changes to c do not affect.
 func (c *Config) clone() *Config {
 	cp := *c

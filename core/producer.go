@@ -404,17 +404,22 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 		maxDelay = time.Second
 	}
 	retry := &BackoffTimer{Ratio: time.Second, Min: 50 * time.Millisecond, Max: maxDelay}
-	for !p.closed() {
-		pc, err := p.connect(addr)
+	// Start waits for the first attempt, including its hooks.
+	firstAttempt := func() {
 		if firstAttemptDone != nil {
 			firstAttemptDone()
 			firstAttemptDone = nil
 		}
+	}
+	defer firstAttempt()
+	for !p.closed() {
+		pc, err := p.connect(addr)
 		if err == nil {
 			retry.Reset()
 			if h := p.Hooks.OnConnect; h != nil {
 				h(addr)
 			}
+			firstAttempt()
 			err = p.readLoop(pc)
 			p.removeConn(pc)
 			cause := fmt.Errorf("%w: %s: %v", ErrConnectionClosed, addr, err)
@@ -432,6 +437,7 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 		}
 		p.log.Warn("nsqd connection lost or failed; reconnecting", "addr", addr, "error", err)
 		p.reportError(err)
+		firstAttempt()
 		t := time.NewTimer(retry.Failure().Interval())
 		select {
 		case <-p.stop:

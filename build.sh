@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# libgnsq build driver.
+#
+#   ./build.sh [build]   build the Go core and the pinned NSQ servers (build/bin)
+#   ./build.sh test      build, then run every test (Go with -race, fuzz smoke)
+#   ./build.sh demo      build, start a local nsqd, run the main example
+#   ./build.sh bench     build, then run the benchmark programs (bench/)
+#
+# Needs only bash, curl and a network path to the Go module proxy: when no
+# Go >= 1.22 is on PATH, the pinned Go toolchain is fetched from the proxy.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD="$ROOT/build"
+BIN="$BUILD/bin"
+GO_PINNED=go1.26.8 # used only when the machine has no usable Go
+FUZZ_TIME=${FUZZ_TIME:-10s}
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# ensure_go puts a Go >= 1.22 on PATH, downloading the pinned toolchain
+# from the Go module proxy (golang.org/toolchain) when needed.
+ensure_go() {
+	if command -v go >/dev/null 2>&1; then
+		local v
+		v=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+		local major=${v%%.*} rest=${v#*.}
+		local minor=${rest%%.*}
+		if [ "${major:-0}" -gt 1 ] || { [ "${major:-0}" -eq 1 ] && [ "${minor:-0}" -ge 22 ]; }; then
+			return
+		fi
+	fi
+	local dir="$BUILD/toolchain/$GO_PINNED"
+	if [ ! -x "$dir/bin/go" ]; then
+		local arch
+		case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+		local os
+		os=$(uname -s | tr '[:upper:]' '[:lower:]')
+		local url="https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_PINNED.$os-$arch.zip"
+		log "installing $GO_PINNED from $url"
+		mkdir -p "$BUILD/toolchain"
+		curl -fsSL "$url" -o "$BUILD/toolchain/go.zip"
+		rm -rf "$BUILD/toolchain/extract"
+		mkdir -p "$BUILD/toolchain/extract"
+		if command -v unzip >/dev/null 2>&1; then
+			unzip -q "$BUILD/toolchain/go.zip" -d "$BUILD/toolchain/extract"
+		else
+			python3 -m zipfile -e "$BUILD/toolchain/go.zip" "$BUILD/toolchain/extract"
+		fi
+		mv "$BUILD/toolchain/extract/golang.org/toolchain@v0.0.1-$GO_PINNED.$os-$arch" "$dir"
+		chmod +x "$dir/bin/"* "$dir/pkg/tool/"*/* 2>/dev/null || true
+		rm -rf "$BUILD/toolchain/extract" "$BUILD/toolchain/go.zip"
+	fi
+	export PATH="$dir/bin:$PATH"
+}
+
+build() {
+	ensure_go
+	log "building the Go core"
+	(cd "$ROOT" && go build ./...)
+	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
+	mkdir -p "$BIN"
+	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \
+		github.com/nsqio/nsq/apps/nsqd \
+		github.com/nsqio/nsq/apps/nsqlookupd \
+		github.com/nsqio/nsq/bench/bench_writer \
+		github.com/nsqio/nsq/bench/bench_reader)
+}
+
+run_tests() {
+	build
+	export GNSQ_BIN_DIR="$BIN"
+	log "go vet"
+	(cd "$ROOT" && go vet ./...)
+	log "go test -race ./..."
+	(cd "$ROOT" && go test -race -count=1 -timeout 10m ./...)
+	log "fuzzing each target for $FUZZ_TIME"
+	local target
+	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do
+		(cd "$ROOT" && go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZ_TIME" ./core)
+	done
+	log "all tests passed"
+}
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+}
+
+# wait_http_ok waits until GET http://$1/ping answers.
+wait_http_ok() {
+	local i
+	for i in $(seq 1 300); do
+		if curl -fs "http://$1/ping" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "nsqd did not answer on $1" >&2
+	return 1
+}
+
+demo() {
+	build
+	local tcp http data pid
+	tcp=$(free_port)
+	http=$(free_port)
+	data=$(mktemp -d)
+	log "starting nsqd on 127.0.0.1:$tcp (http 127.0.0.1:$http)"
+	"$BIN/nsqd" --tcp-address="127.0.0.1:$tcp" --http-address="127.0.0.1:$http" \
+		--data-path="$data" --log-level=warn &
+	pid=$!
+	trap 'kill -TERM '"$pid"' 2>/dev/null; wait '"$pid"' 2>/dev/null; rm -rf '"$data" EXIT
+	wait_http_ok "127.0.0.1:$http"
+	log "running examples/go/demo"
+	(cd "$ROOT" && go run ./examples/go/demo -nsqd "127.0.0.1:$tcp" -nsqd-http "127.0.0.1:$http")
+}
+
+bench() {
+	build
+	log "running bench/cmd/pubbench"
+	(cd "$ROOT/bench" && go run ./cmd/pubbench -nsqd-bin "$BIN/nsqd" -bench-writer-bin "$BIN/bench_writer" "$@")
+}
+
+cmd=${1:-build}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+build) build ;;
+test) run_tests ;;
+demo) demo ;;
+bench) bench "$@" ;;
+*)
+	echo "usage: $0 [build|test|demo|bench]" >&2
+	exit 2
+	;;
+esac
