@@ -164,6 +164,14 @@ func DeferredPublish(topic string, delay time.Duration, body []byte) (*Command, 
 	return &Command{Name: "DPUB", Params: []string{topic, strconv.FormatInt(delay.Milliseconds(), 10)}, Body: nonNil(body)}, nil
 }
 
+// PublishOrDefer builds PUB, or DPUB when delay is not 0.
+func PublishOrDefer(topic string, delay time.Duration, body []byte) (*Command, error) {
+	if delay != 0 {
+		return DeferredPublish(topic, delay, body)
+	}
+	return Publish(topic, body)
+}
+
 // MultiPublish builds MPUB <topic> with the body
 // [u32 count]([u32 size][bytes])*. An empty list is sent as is; nsqd
 // answers E_BAD_BODY.

@@ -574,16 +574,10 @@ func (c *NsqdTCPClient) Subscribe(topic, channel string) error {
 	return c.Send(cmd)
 }
 
-// Publish sends PUB, or DPUB when delay > 0. Fire and forget: the answer
+// Publish sends PUB, or DPUB when delay is not 0. Fire and forget: the answer
 // arrives through ReadResponse.
 func (c *NsqdTCPClient) Publish(topic string, body []byte, delay time.Duration) error {
-	var cmd *Command
-	var err error
-	if delay > 0 {
-		cmd, err = DeferredPublish(topic, delay, body)
-	} else {
-		cmd, err = Publish(topic, body)
-	}
+	cmd, err := PublishOrDefer(topic, delay, body)
 	if err != nil {
 		return err
 	}

@@ -243,20 +243,14 @@ func (p *Producer) MultiPublish(ctx context.Context, topic string, bodies [][]by
 	return r.Wait(ctx)
 }
 
-// PublishAsync queues PUB (DPUB when delay > 0) on a connection and returns
+// PublishAsync queues PUB (DPUB when delay is not 0) on a connection and returns
 // without waiting for the answer. ctx bounds only the wait for a
 // connection; a ctx that is already done means "do not wait" (gnsq's
 // block=False). An error return means nothing was sent. Otherwise the
 // Result completes exactly once, and done (if not nil) is then called on
 // the goroutine that completed it; done must not block.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, delay time.Duration, body []byte, done func(*Result)) (*Result, error) {
-	var cmd *Command
-	var err error
-	if delay > 0 {
-		cmd, err = DeferredPublish(topic, delay, body)
-	} else {
-		cmd, err = Publish(topic, body)
-	}
+	cmd, err := PublishOrDefer(topic, delay, body)
 	if err != nil {
 		return nil, err
 	}

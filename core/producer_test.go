@@ -1,0 +1,406 @@
+package gnsq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/tests/nsqtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func startProducer(t testing.TB, addrs []string, cfg *gnsq.Config) *gnsq.Producer {
+	t.Helper()
+	p, err := gnsq.NewProducer(addrs, cfg)
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	t.Cleanup(p.Close)
+	return p
+}
+
+func uniqueTopic(prefix string) string { return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()) }
+
+// consume reads n messages of topic from nsqd at addr, finishing each.
+func consume(t testing.TB, addr, topic string, n int) []*gnsq.Message {
+	t.Helper()
+	c, err := dial(t, addr, newConfig(t))
+	require.NoError(t, err)
+	require.NoError(t, c.Subscribe(topic, "check"))
+	requireOK(t, c)
+	require.NoError(t, c.Ready(n))
+	var out []*gnsq.Message
+	for len(out) < n {
+		r := nextNonHeartbeat(t, c)
+		require.Equal(t, gnsq.FrameTypeMessage, r.Type, "got %q", r.Data)
+		out = append(out, r.Message)
+		require.NoError(t, c.Finish(r.Message.ID))
+	}
+	c.CloseStream()
+	return out
+}
+
+func bodies(ms []*gnsq.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, string(m.Body))
+	}
+	return out
+}
+
+func TestProducerPublishMethods(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	var responses atomic.Int32
+	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t))
+	require.NoError(t, err)
+	p.Hooks.OnResponse = func([]byte) { responses.Add(1) }
+	assert.False(t, p.IsRunning())
+	require.NoError(t, p.Start())
+	defer p.Close()
+	assert.True(t, p.IsRunning())
+	topic := uniqueTopic("pub")
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	resp, err := p.Publish(ctx, topic, []byte("one"))
+	require.NoError(t, err)
+	assert.Equal(t, "OK", string(resp))
+
+	resp, err = p.MultiPublish(ctx, topic, [][]byte{[]byte("two"), []byte("three\x00\xff")})
+	require.NoError(t, err)
+	assert.Equal(t, "OK", string(resp))
+
+	start := time.Now()
+	resp, err = p.DeferredPublish(ctx, topic, 300*time.Millisecond, []byte("deferred"))
+	require.NoError(t, err)
+	assert.Equal(t, "OK", string(resp))
+
+	var called atomic.Int32
+	r, err := p.PublishAsync(ctx, topic, 0, []byte("async"), func(r *gnsq.Result) { called.Add(1) })
+	require.NoError(t, err)
+	<-r.Done()
+	assert.NoError(t, r.Err())
+	assert.Equal(t, "OK", string(r.Response()))
+	r2, err := p.MultiPublishAsync(ctx, topic, [][]byte{[]byte("async-m")}, nil)
+	require.NoError(t, err)
+	_, err = r2.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), called.Load())
+	assert.Equal(t, int32(5), responses.Load())
+
+	got := consume(t, nsqd.TCPAddr, topic, 6)
+	assert.ElementsMatch(t, []string{"one", "two", "three\x00\xff", "deferred", "async", "async-m"}, bodies(got))
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "the deferred message arrived after its delay")
+}
+
+func TestProducerBinaryBodiesRoundTrip(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t))
+	topic := uniqueTopic("bin")
+	want := []string{"\x00", "\xff\xfe\x00\x01", string(binaryBody(70000)), "\x00\x00\x00\x04"}
+	for _, b := range want {
+		_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte(b))
+		require.NoError(t, err)
+	}
+	assert.ElementsMatch(t, want, bodies(consume(t, nsqd.TCPAddr, topic, len(want))))
+}
+
+func TestProducerSeveralNsqdRoundRobin(t *testing.T) {
+	a, b := nsqtest.StartNsqd(t), nsqtest.StartNsqd(t)
+	p := startProducer(t, []string{a.TCPAddr, b.TCPAddr, a.TCPAddr}, newConfig(t))
+	assert.Len(t, p.Addresses(), 2, "duplicates dropped")
+	topic := uniqueTopic("rr")
+	for i := 0; i < 10; i++ {
+		_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte{byte('0' + i)})
+		require.NoError(t, err)
+	}
+	assert.Len(t, consume(t, a.TCPAddr, topic, 5), 5)
+	assert.Len(t, consume(t, b.TCPAddr, topic, 5), 5)
+}
+
+func TestProducerLifecycleErrors(t *testing.T) {
+	_, err := gnsq.NewProducer(nil, nil)
+	var iae *gnsq.InvalidArgumentError
+	require.ErrorAs(t, err, &iae)
+	_, err = gnsq.NewProducer([]string{"host:notaport"}, nil)
+	require.ErrorAs(t, err, &iae)
+
+	nsqd := nsqtest.StartNsqd(t)
+	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, nil)
+	require.NoError(t, err)
+	_, err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
+	require.ErrorIs(t, err, gnsq.ErrNotRunning)
+
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(), "a second Start only warns")
+	closes := 0
+	p.Hooks.OnClose = func() { closes++ }
+	p.Close()
+	p.Close()
+	assert.Equal(t, 1, closes)
+	assert.False(t, p.IsRunning())
+	assert.True(t, p.Join(5*time.Second))
+	_, err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
+	require.ErrorIs(t, err, gnsq.ErrClosed)
+	require.ErrorIs(t, p.Start(), gnsq.ErrClosed)
+}
+
+// The fake nsqd records everything: invalid names must put zero bytes on
+// the wire, and a valid publish afterwards must be the only command.
+func TestProducerInvalidTopicSendsNothing(t *testing.T) {
+	fake := nsqtest.StartFakeNsqd(t, func(c *nsqtest.FakeConn) {
+		if c.Identify("") != nil {
+			return
+		}
+		for {
+			if _, err := c.ReadCommand(10 * time.Second); err != nil {
+				return
+			}
+			c.Respond("OK")
+		}
+	})
+	p := startProducer(t, []string{fake.Addr}, newConfig(t))
+	ctx := ctxTimeout(t, 5*time.Second)
+	for _, bad := range []string{"", strings.Repeat("x", 65), "a b", "a\nPUB x", "ä", "x#ephemeralx"} {
+		var ine *gnsq.InvalidNameError
+		_, err := p.Publish(ctx, bad, []byte("x"))
+		require.ErrorAs(t, err, &ine, "%q", bad)
+		_, err = p.MultiPublish(ctx, bad, [][]byte{[]byte("x")})
+		require.ErrorAs(t, err, &ine, "%q", bad)
+		_, err = p.DeferredPublish(ctx, bad, time.Second, []byte("x"))
+		require.ErrorAs(t, err, &ine, "%q", bad)
+		_, err = p.PublishAsync(ctx, bad, 0, []byte("x"), nil)
+		require.ErrorAs(t, err, &ine, "%q", bad)
+	}
+	_, err := p.DeferredPublish(ctx, "good", -time.Second, []byte("x"))
+	var iae *gnsq.InvalidArgumentError
+	require.ErrorAs(t, err, &iae)
+	_, err = p.Publish(ctx, "good", []byte("x"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"IDENTIFY", "PUB good"}, fake.Commands())
+}
+
+func TestProducerOversizeAndEmptyBodies(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t, "--max-msg-size=1024", "--max-body-size=4096")
+	cfg := newConfig(t, "max_backoff_duration", "1")
+	var errs atomic.Int32
+	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, cfg)
+	require.NoError(t, err)
+	p.Hooks.OnError = func(error) { errs.Add(1) }
+	require.NoError(t, p.Start())
+	defer p.Close()
+	topic := uniqueTopic("size")
+
+	for _, tc := range []struct {
+		name    string
+		publish func(ctx context.Context) error
+		want    error
+		detail  string
+	}{
+		{"oversize PUB", func(ctx context.Context) error {
+			_, err := p.Publish(ctx, topic, make([]byte, 1025))
+			return err
+		}, gnsq.ErrBadMessage, "too big 1025 > 1024"},
+		{"empty PUB", func(ctx context.Context) error {
+			_, err := p.Publish(ctx, topic, nil)
+			return err
+		}, gnsq.ErrBadMessage, "size 0"},
+		{"oversize MPUB", func(ctx context.Context) error {
+			_, err := p.MultiPublish(ctx, topic, [][]byte{make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000)})
+			return err
+		}, gnsq.ErrBadBody, "too big"},
+		{"empty MPUB", func(ctx context.Context) error {
+			_, err := p.MultiPublish(ctx, topic, nil)
+			return err
+		}, gnsq.ErrBadBody, "invalid message count 0"},
+	} {
+		// Each error is fatal for the connection: the producer must
+		// reconnect and the next publish must succeed.
+		err := tc.publish(ctxTimeout(t, 10*time.Second))
+		require.ErrorIs(t, err, tc.want, tc.name)
+		assert.Contains(t, err.Error(), tc.detail, tc.name)
+		_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("fine"))
+		require.NoError(t, err, "producer recovers after %s", tc.name)
+	}
+	assert.GreaterOrEqual(t, errs.Load(), int32(4))
+	assert.Len(t, consume(t, nsqd.TCPAddr, topic, 4), 4)
+}
+
+// A fatal error with other publishes pipelined behind it: the bad one gets
+// the server's error, each other one ends exactly once (OK if nsqd took it
+// before, or a connection error), and none hangs.
+func TestProducerPipelinedPublishesAroundFatalError(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t, "--max-msg-size=1024")
+	p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t, "max_backoff_duration", "1"))
+	topic := uniqueTopic("pipe")
+	ctx := ctxTimeout(t, 10*time.Second)
+	var completions sync.Map
+	var results []*gnsq.Result
+	for i := 0; i < 200; i++ {
+		body := []byte("ok")
+		if i == 100 {
+			body = make([]byte, 2000)
+		}
+		r, err := p.PublishAsync(ctx, topic, 0, body, func(r *gnsq.Result) {
+			_, dup := completions.LoadOrStore(r, true)
+			assert.False(t, dup, "completed twice")
+		})
+		if err != nil {
+			break // the connection died under us and no other is up yet
+		}
+		results = append(results, r)
+	}
+	require.Greater(t, len(results), 100)
+	ok, failed := 0, 0
+	for i, r := range results {
+		_, err := r.Wait(ctx)
+		switch {
+		case i == 100:
+			require.ErrorIs(t, err, gnsq.ErrBadMessage)
+		case err == nil:
+			ok++
+		default:
+			require.ErrorIs(t, err, gnsq.ErrConnectionClosed)
+			failed++
+		}
+	}
+	assert.GreaterOrEqual(t, ok, 100, "everything written before the bad message succeeded")
+	n := 0
+	completions.Range(func(any, any) bool { n++; return true })
+	assert.Equal(t, len(results), n)
+}
+
+// R3: fail fast while nsqd is down, resolve everything outstanding exactly
+// once, resume after restart.
+func TestProducerThroughNsqdOutage(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t, "max_backoff_duration", "1"))
+	topic := uniqueTopic("outage")
+	_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte("before"))
+	require.NoError(t, err)
+
+	var accepted, completed, okCount atomic.Int64
+	var twice atomic.Bool
+	stopPublishing := make(chan struct{})
+	publisherDone := make(chan struct{})
+	go func() {
+		defer close(publisherDone)
+		for {
+			select {
+			case <-stopPublishing:
+				return
+			default:
+			}
+			var once atomic.Bool
+			_, err := p.PublishAsync(ctxTimeout(t, 50*time.Millisecond), topic, 0, []byte("during"), func(r *gnsq.Result) {
+				if once.Swap(true) {
+					twice.Store(true)
+				}
+				if r.Err() == nil {
+					okCount.Add(1)
+				}
+				completed.Add(1)
+			})
+			if err == nil {
+				accepted.Add(1)
+			}
+		}
+	}()
+	nsqtest.WaitFor(t, 5*time.Second, "publishes in flight", func() bool { return accepted.Load() > 1000 })
+	nsqd.Kill()
+
+	// While down: a publish fails fast within its own timeout.
+	nsqtest.WaitFor(t, 5*time.Second, "the producer to notice", func() bool {
+		_, err := p.Publish(ctxTimeout(t, 100*time.Millisecond), topic, []byte("x"))
+		return errors.Is(err, gnsq.ErrNoConnections)
+	})
+	start := time.Now()
+	_, err = p.Publish(ctxTimeout(t, 300*time.Millisecond), topic, []byte("down"))
+	require.ErrorIs(t, err, gnsq.ErrNoConnections)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	close(stopPublishing)
+	<-publisherDone
+	nsqtest.WaitFor(t, 5*time.Second, "every accepted publish to complete", func() bool {
+		return completed.Load() == accepted.Load()
+	})
+	assert.False(t, twice.Load(), "a publish completed twice")
+
+	nsqd.Start()
+	_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
+	require.NoError(t, err, "publishing resumes after restart")
+	t.Logf("accepted %d, ok %d before the kill", accepted.Load(), okCount.Load())
+}
+
+func TestProducerCloseFailsOutstanding(t *testing.T) {
+	// An nsqd that never answers PUB: everything stays outstanding.
+	fake := nsqtest.StartFakeNsqd(t, func(c *nsqtest.FakeConn) {
+		if c.Identify("") != nil {
+			return
+		}
+		c.WaitForEOF(30 * time.Second)
+	})
+	p := startProducer(t, []string{fake.Addr}, newConfig(t))
+	var results []*gnsq.Result
+	for i := 0; i < 10; i++ {
+		r, err := p.PublishAsync(ctxTimeout(t, 5*time.Second), "t", 0, []byte("x"), nil)
+		require.NoError(t, err)
+		results = append(results, r)
+	}
+	_, err := p.Publish(ctxTimeout(t, 100*time.Millisecond), "t", []byte("x"))
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the answer never came: outcome unknown")
+	p.Close()
+	for _, r := range results {
+		select {
+		case <-r.Done():
+			assert.ErrorIs(t, r.Err(), gnsq.ErrClosed)
+		default:
+			t.Fatal("Close returned with a publish outstanding")
+		}
+	}
+	assert.True(t, p.Join(5*time.Second))
+}
+
+func TestProducerNoConnectionsNoWait(t *testing.T) {
+	p := startProducer(t, []string{"127.0.0.1:" + fmt.Sprint(nsqtest.FreePort(t))}, newConfig(t))
+	done, cancel := context.WithCancel(context.Background())
+	cancel() // gnsq's block=False
+	_, err := p.Publish(done, "t", []byte("x"))
+	require.ErrorIs(t, err, gnsq.ErrNoConnections)
+}
+
+func TestProducerAuthHook(t *testing.T) {
+	auth := nsqtest.StartAuthServer(t, "good", "bob")
+	nsqd := nsqtest.StartNsqd(t, "--auth-http-address="+auth.Addr)
+	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t, "auth_secret", "good"))
+	require.NoError(t, err)
+	var identity atomic.Value
+	p.Hooks.OnAuth = func(_ *gnsq.NsqdTCPClient, r *gnsq.AuthResponse) { identity.Store(r.Identity) }
+	require.NoError(t, p.Start())
+	defer p.Close()
+	assert.Equal(t, "bob", identity.Load())
+	_, err = p.Publish(ctxTimeout(t, 5*time.Second), "authed", []byte("x"))
+	require.NoError(t, err)
+}
+
+func TestProducerTLSAndCompression(t *testing.T) {
+	files := nsqtest.GenerateTLS(t)
+	nsqd := startTLSNsqd(t, files)
+	for _, extra := range [][]string{{}, {"snappy", "true"}, {"deflate", "true"}} {
+		kv := append([]string{"tls_v1", "true", "tls_ca_file", files.CAFile}, extra...)
+		p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t, kv...))
+		_, err := p.MultiPublish(ctxTimeout(t, 5*time.Second), "tls", [][]byte{[]byte("a"), []byte("b")})
+		require.NoError(t, err, "%v", extra)
+		p.Close()
+	}
+}
