@@ -37,6 +37,8 @@ type FakeNsqd struct {
 
 // FakeConn is one client connection seen by the fake nsqd.
 type FakeConn struct {
+	Index int // 1 for the first connection accepted, 2 for the next...
+
 	f    *FakeNsqd
 	conn net.Conn
 	r    *bufio.Reader
@@ -71,12 +73,13 @@ func (f *FakeNsqd) accept() {
 		}
 		f.mu.Lock()
 		f.conns++
+		index := f.conns
 		f.mu.Unlock()
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
 			defer conn.Close()
-			c := &FakeConn{f: f, conn: conn, r: bufio.NewReader(conn)}
+			c := &FakeConn{Index: index, f: f, conn: conn, r: bufio.NewReader(conn)}
 			magic := make([]byte, 4)
 			if _, err := io.ReadFull(c.r, magic); err != nil || string(magic) != "  V2" {
 				return

@@ -43,7 +43,7 @@ func BinDir(t testing.TB) string {
 	}
 }
 
-func binary(t testing.TB, name string) string {
+func serverBinary(t testing.TB, name string) string {
 	p := filepath.Join(BinDir(t), name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("nsqtest: %s not found (%v): run ./build.sh first", p, err)
@@ -118,7 +118,7 @@ func StartLookupd(t testing.TB, flags ...string) *Server {
 // directory, and waits until its HTTP /ping answers OK.
 func (s *Server) Start() {
 	s.t.Helper()
-	cmd := exec.Command(binary(s.t, s.name), s.args...)
+	cmd := exec.Command(serverBinary(s.t, s.name), s.args...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("nsqtest: start %s: %v", s.name, err)
