@@ -163,7 +163,8 @@ func (c *NsqdHTTPClient) UnpauseTopic(ctx context.Context, topic string) error {
 	return c.topicOp(ctx, "/topic/unpause", topic)
 }
 
-// CreateChannel creates channel on topic (POST /channel/create).
+// CreateChannel creates channel on an existing topic (POST
+// /channel/create); a missing topic is an *HTTPError 404.
 func (c *NsqdHTTPClient) CreateChannel(ctx context.Context, topic, channel string) error {
 	return c.channelOp(ctx, "/channel/create", topic, channel)
 }
