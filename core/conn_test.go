@@ -102,7 +102,7 @@ func TestConnPlainRoundTrip(t *testing.T) {
 
 func TestConnIdentifyNegotiation(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t, "--max-rdy-count=200")
-	c, err := dial(t, nsqd.TCPAddr, newConfig(t, "msg_timeout", "5000", "output_buffer_timeout", "100"))
+	c, err := dial(t, nsqd.TCPAddr, newConfig(t, "msg_timeout", "5000", "output_buffer_timeout", "100", "sample_rate", "50"))
 	require.NoError(t, err)
 	resp := c.IdentifyResponse()
 	require.NotNil(t, resp)
@@ -110,6 +110,7 @@ func TestConnIdentifyNegotiation(t *testing.T) {
 	assert.Equal(t, 200, resp.MaxRdyCount)
 	assert.Equal(t, int64(5000), resp.MsgTimeout)
 	assert.Equal(t, int64(100), resp.OutputBufferTimeout)
+	assert.Equal(t, 50, resp.SampleRate)
 	assert.Equal(t, 200, c.MaxReadyCount())
 	assert.True(t, c.IsConnected())
 

@@ -1,0 +1,116 @@
+package gnsq_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigDefaultsAreGnsqs(t *testing.T) {
+	c := gnsq.NewConfig()
+	assert.Equal(t, 60*time.Second, c.Timeout)
+	assert.Equal(t, 30*time.Second, c.HeartbeatInterval)
+	assert.Equal(t, 16384, c.OutputBufferSize)
+	assert.Equal(t, 250*time.Millisecond, c.OutputBufferTimeout)
+	assert.Equal(t, 6, c.DeflateLevel)
+	assert.Equal(t, 0, c.SampleRate)
+	assert.Equal(t, 128*time.Second, c.MaxBackoffDuration)
+	assert.False(t, c.TLSv1 || c.Snappy || c.Deflate || c.TLSInsecure)
+	require.NoError(t, c.Validate())
+}
+
+func TestConfigSetAndGet(t *testing.T) {
+	c := gnsq.NewConfig()
+	for key, in := range map[string][2]string{
+		"timeout":               {"1.5", "1.5"},
+		"heartbeat_interval":    {"1000ms", "1"},
+		"output_buffer_timeout": {"100", "100"},
+		"msg_timeout":           {"2s", "2000"},
+		"tls_v1":                {"True", "true"},
+		"snappy":                {"1", "true"},
+		"deflate_level":         {" 3 ", "3"},
+		"client_id":             {"worker-1", "worker-1"},
+	} {
+		require.NoError(t, c.Set(key, in[0]), key)
+		got, err := c.Get(key)
+		require.NoError(t, err)
+		assert.Equal(t, in[1], got, key)
+	}
+	assert.Equal(t, 1500*time.Millisecond, c.Timeout)
+	assert.Equal(t, 2*time.Second, c.MsgTimeout)
+}
+
+func TestConfigRejectsBadInput(t *testing.T) {
+	c := gnsq.NewConfig()
+	before := *c
+	for _, kv := range [][2]string{
+		{"no_such_key", "1"},
+		{"max_in_flight_typo", "1"},
+		{"timeout", "soon"},
+		{"tls_v1", "maybe"},
+		{"deflate_level", "10"},
+		{"deflate_level", "x"},
+		{"sample_rate", "100"},
+		{"output_buffer_size", "70000"},
+		{"heartbeat_interval", "-2"},
+		{"max_backoff_duration", "-1"},
+	} {
+		err := c.Set(kv[0], kv[1])
+		var iae *gnsq.InvalidArgumentError
+		require.ErrorAs(t, err, &iae, "%s=%s", kv[0], kv[1])
+		assert.Contains(t, err.Error(), kv[0])
+	}
+	assert.Equal(t, before, *c, "a rejected Set changes nothing")
+	_, err := c.Get("nope")
+	assert.Error(t, err)
+
+	for name, kv := range map[string][]string{
+		"snappy with deflate":    {"snappy", "true", "deflate", "true"},
+		"cert without key":       {"tls_cert_file", "/x.pem"},
+		"heartbeat over timeout": {"timeout", "10", "heartbeat_interval", "20"},
+		"heartbeat under 1s":     {"heartbeat_interval", "0.5"},
+		"msg_timeout under 1000": {"msg_timeout", "999"},
+	} {
+		c := newConfig(t, kv...)
+		assert.Error(t, c.Validate(), name)
+	}
+}
+
+func TestConfigNeverPrintsTheSecret(t *testing.T) {
+	c := newConfig(t, "auth_secret", "hunter2")
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, c)} {
+		assert.NotContains(t, s, "hunter2")
+	}
+}
+
+// docs/config.md is generated from the Config tags; run with
+// GNSQ_UPDATE_DOCS=1 to rewrite it.
+func TestConfigDocsUpToDate(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# Configuration options\n\n")
+	b.WriteString("Generated from the `Config` struct tags in `core/config.go` by `TestConfigDocsUpToDate`\n")
+	b.WriteString("(`GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core`). The same names are\n")
+	b.WriteString("accepted by `Config.Set` in Go and by the C and binding config setters. Durations take\n")
+	b.WriteString("a bare number in the unit shown, or a Go duration string such as `1500ms`.\n\n")
+	b.WriteString("| Option | Type | Default | Unit | Range | Meaning |\n|---|---|---|---|---|---|\n")
+	for _, o := range gnsq.ConfigOptions() {
+		rng := ""
+		if o.Min != "" || o.Max != "" {
+			rng = o.Min + " … " + o.Max
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", o.Name, o.Type, o.Default, o.Unit, rng, o.Doc)
+	}
+	const path = "../docs/config.md"
+	if os.Getenv("GNSQ_UPDATE_DOCS") == "1" {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, b.String(), string(got), "docs/config.md is stale: GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core")
+}
