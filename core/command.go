@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,55 +17,74 @@ import (
 type Command struct {
 	Name   string
 	Params []string
-	Body   []byte // nil: no body section
+	Body   []byte // nil: no body section (unless Messages is set)
+	// Messages, for MPUB, are encoded as the body on the wire
+	// ([u32 count]([u32 size][bytes])*) straight into the output buffer.
+	Messages [][]byte
 }
 
-// AppendTo appends the wire form of c to dst.
-func (c *Command) AppendTo(dst []byte) []byte {
-	dst = append(dst, c.Name...)
+// commandWriter is what encode writes to: a *bufio.Writer on a
+// connection, a *bytes.Buffer for Bytes.
+type commandWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+}
+
+// encode writes the wire form of c to w (write errors surface on flush).
+func (c *Command) encode(w commandWriter) {
+	w.WriteString(c.Name)
 	for _, p := range c.Params {
-		dst = append(dst, ' ')
-		dst = append(dst, p...)
+		w.WriteByte(' ')
+		w.WriteString(p)
 	}
-	dst = append(dst, '\n')
-	if c.Body != nil {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.Body)))
-		dst = append(dst, c.Body...)
+	w.WriteByte('\n')
+	switch {
+	case c.Messages != nil:
+		writeUint32(w, uint32(multiPublishBodySize(c.Messages)))
+		encodeMessages(w, c.Messages)
+	case c.Body != nil:
+		writeUint32(w, uint32(len(c.Body)))
+		w.Write(c.Body)
 	}
-	return dst
+}
+
+func writeUint32(w io.Writer, n uint32) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], n)
+	w.Write(b[:])
+}
+
+// Bytes returns the wire form of c.
+func (c *Command) Bytes() []byte {
+	var b bytes.Buffer
+	b.Grow(c.wireSize())
+	c.encode(&b)
+	return b.Bytes()
 }
 
 // WriteTo writes the wire form of c to w.
 func (c *Command) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(c.AppendTo(make([]byte, 0, c.wireSize())))
+	n, err := w.Write(c.Bytes())
 	return int64(n), err
 }
-
-// Bytes returns the wire form of c.
-func (c *Command) Bytes() []byte { return c.AppendTo(nil) }
 
 func (c *Command) wireSize() int {
 	n := len(c.Name) + 1
 	for _, p := range c.Params {
 		n += 1 + len(p)
 	}
-	if c.Body != nil {
+	switch {
+	case c.Messages != nil:
+		n += 4 + multiPublishBodySize(c.Messages)
+	case c.Body != nil:
 		n += 4 + len(c.Body)
 	}
 	return n
 }
 
 func (c *Command) String() string {
-	if len(c.Params) == 0 {
-		return c.Name
-	}
-	var b bytes.Buffer
-	b.WriteString(c.Name)
-	for _, p := range c.Params {
-		b.WriteByte(' ')
-		b.WriteString(p)
-	}
-	return b.String()
+	return strings.Join(append([]string{c.Name}, c.Params...), " ")
 }
 
 // IdentifyRequest is the JSON body of IDENTIFY. Durations are sent in
@@ -172,30 +192,42 @@ func PublishOrDefer(topic string, delay time.Duration, body []byte) (*Command, e
 	return Publish(topic, body)
 }
 
-// MultiPublish builds MPUB <topic> with the body
-// [u32 count]([u32 size][bytes])*. An empty list is sent as is; nsqd
-// answers E_BAD_BODY.
+// MultiPublish builds MPUB <topic>. An empty list is sent as is; nsqd
+// answers E_BAD_BODY. The bodies are not copied: do not change them until
+// the command was sent.
 func MultiPublish(topic string, bodies [][]byte) (*Command, error) {
 	if err := checkTopic(topic); err != nil {
 		return nil, err
 	}
-	return &Command{Name: "MPUB", Params: []string{topic}, Body: MultiPublishBody(bodies)}, nil
+	if bodies == nil {
+		bodies = [][]byte{}
+	}
+	return &Command{Name: "MPUB", Params: []string{topic}, Messages: bodies}, nil
 }
 
 // MultiPublishBody encodes bodies in the MPUB wire format (also the body
 // of nsqd's HTTP /mpub?binary=true).
 func MultiPublishBody(bodies [][]byte) []byte {
+	var b bytes.Buffer
+	b.Grow(multiPublishBodySize(bodies))
+	encodeMessages(&b, bodies)
+	return b.Bytes()
+}
+
+func multiPublishBodySize(bodies [][]byte) int {
 	size := 4
 	for _, b := range bodies {
 		size += 4 + len(b)
 	}
-	buf := make([]byte, 0, size)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(bodies)))
+	return size
+}
+
+func encodeMessages(w io.Writer, bodies [][]byte) {
+	writeUint32(w, uint32(len(bodies)))
 	for _, b := range bodies {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
-		buf = append(buf, b...)
+		writeUint32(w, uint32(len(b)))
+		w.Write(b)
 	}
-	return buf
 }
 
 func nonNil(b []byte) []byte {

@@ -96,6 +96,9 @@ type NsqdTCPClient struct {
 	w              *bufio.Writer
 	flushStack     func() error // flushes the compressor below w, if any
 	writersWaiting atomic.Int32
+	writeFailed    atomic.Bool   // no more writes; the reader drains and closes
+	flushKick      chan struct{} // wakes flushLoop after SendBuffered
+	closed         chan struct{} // closed by CloseStream
 
 	identify    atomic.Pointer[IdentifyResponse]
 	maxRdyCount atomic.Int64
@@ -117,7 +120,7 @@ func NewNsqdTCPClient(addr string, cfg *Config) (*NsqdTCPClient, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &InvalidArgumentError{Reason: fmt.Sprintf("nsqd address %q: %v", addr, err)}
 	}
-	c := &NsqdTCPClient{addr: addr, cfg: cfg.clone()}
+	c := &NsqdTCPClient{addr: addr, cfg: cfg.clone(), flushKick: make(chan struct{}, 1), closed: make(chan struct{})}
 	c.maxRdyCount.Store(DefaultMaxRdyCount)
 	return c, nil
 }
@@ -174,10 +177,8 @@ func (c *NsqdTCPClient) Connect() error {
 		conn.Close()
 		return fmt.Errorf("%w: connection to %s closed during connect", ErrClosed, c.addr)
 	}
-	if err := c.writeRaw(MagicV2); err != nil {
-		return err
-	}
-	return nil
+	go c.flushLoop()
+	return c.writeRaw(MagicV2)
 }
 
 // Identify sends IDENTIFY with feature negotiation, then performs the
@@ -504,38 +505,93 @@ func (c *NsqdTCPClient) Listen() error {
 // Send writes one command and flushes it (concurrent senders share a
 // flush). A write failure closes the connection.
 func (c *NsqdTCPClient) Send(cmd *Command) error {
-	return c.write(func(w *bufio.Writer) { writeCommand(w, cmd) })
+	return c.write(func(w *bufio.Writer) { cmd.encode(w) }, true)
+}
+
+// SendBuffered writes one command without waiting for it to reach the
+// socket: a background flusher sends everything buffered soon after, so a
+// burst of commands costs one write(2). Errors surface as the connection
+// closing (OnError, ReadResponse failing).
+func (c *NsqdTCPClient) SendBuffered(cmd *Command) error {
+	return c.write(func(w *bufio.Writer) { cmd.encode(w) }, false)
 }
 
 func (c *NsqdTCPClient) writeRaw(b []byte) error {
-	return c.write(func(w *bufio.Writer) { w.Write(b) })
+	return c.write(func(w *bufio.Writer) { w.Write(b) }, true)
 }
 
-// write appends to the buffered writer under the write lock and flushes
-// unless another writer is already queued for the lock (that one, or the
-// last of the queue, flushes): bursts of publishes share one syscall.
-func (c *NsqdTCPClient) write(fill func(w *bufio.Writer)) error {
+// write appends to the buffered writer under the write lock. With now it
+// flushes, unless another writer is already queued for the lock (that
+// one, or the last of the queue, flushes); otherwise it leaves the flush
+// to the flusher goroutine.
+func (c *NsqdTCPClient) write(fill func(w *bufio.Writer), now bool) error {
 	c.writersWaiting.Add(1)
 	c.wmu.Lock()
 	c.writersWaiting.Add(-1)
-	if c.state.Load() != stateConnected {
+	if c.state.Load() != stateConnected || c.writeFailed.Load() {
 		c.wmu.Unlock()
 		return ErrNotConnected
 	}
 	fill(c.w)
 	var err error
-	if c.writersWaiting.Load() == 0 {
+	switch {
+	case c.writersWaiting.Load() > 0:
+	case now:
 		err = c.flushLocked()
+	default:
+		select {
+		case c.flushKick <- struct{}{}:
+		default: // a flush is already due
+		}
 	}
 	c.wmu.Unlock()
 	if err != nil {
-		if h := c.Hooks.OnError; h != nil && c.state.Load() == stateConnected {
-			h(c, err)
-		}
-		c.CloseStream()
-		return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
+		return c.failWrite(err)
 	}
 	return nil
+}
+
+// failWrite reports a write failure, closes the connection and returns
+// the error for the writer.
+//
+// A write usually fails because nsqd closed the connection after an error
+// frame that may still be unread: then only the write side is shut and the
+// reader drains what nsqd sent (so a publish learns E_BAD_MESSAGE rather
+// than "connection closed") before it sees the end. A timeout closes at once.
+func (c *NsqdTCPClient) failWrite(err error) error {
+	if c.writeFailed.Swap(true) {
+		return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
+	}
+	if h := c.Hooks.OnError; h != nil && c.state.Load() == stateConnected {
+		h(c, err)
+	}
+	var ne net.Error
+	tcp, isTCP := c.rawConn.(*net.TCPConn)
+	if (errors.As(err, &ne) && ne.Timeout()) || !isTCP || tcp.CloseWrite() != nil {
+		c.CloseStream()
+	}
+	return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
+}
+
+// flushLoop flushes what SendBuffered left in the buffer, until the
+// connection closes.
+func (c *NsqdTCPClient) flushLoop() {
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-c.flushKick:
+		}
+		c.wmu.Lock()
+		var err error
+		if c.state.Load() == stateConnected && !c.writeFailed.Load() && c.w.Buffered() > 0 {
+			err = c.flushLocked()
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			c.failWrite(err)
+		}
+	}
 }
 
 func (c *NsqdTCPClient) flushLocked() error {
@@ -546,23 +602,6 @@ func (c *NsqdTCPClient) flushLocked() error {
 		return err
 	}
 	return c.flushStack()
-}
-
-// writeCommand writes c's wire form straight into w (no temporary buffer).
-func writeCommand(w *bufio.Writer, c *Command) {
-	w.WriteString(c.Name)
-	for _, p := range c.Params {
-		w.WriteByte(' ')
-		w.WriteString(p)
-	}
-	w.WriteByte('\n')
-	if c.Body != nil {
-		var size [4]byte
-		n := len(c.Body)
-		size[0], size[1], size[2], size[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-		w.Write(size[:])
-		w.Write(c.Body)
-	}
 }
 
 // Subscribe sends SUB (nsqd answers OK through ReadResponse).
@@ -659,6 +698,7 @@ func (c *NsqdTCPClient) CloseStream() {
 		c.rawConn.Close()
 	}
 	c.closeOnce.Do(func() {
+		close(c.closed)
 		if h := c.Hooks.OnClose; h != nil {
 			h(c)
 		}

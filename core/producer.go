@@ -227,16 +227,24 @@ func (p *Producer) Publish(ctx context.Context, topic string, body []byte) ([]by
 
 // DeferredPublish sends DPUB (PUB when delay is 0) and waits for the answer.
 func (p *Producer) DeferredPublish(ctx context.Context, topic string, delay time.Duration, body []byte) ([]byte, error) {
-	r, err := p.PublishAsync(ctx, topic, delay, body, nil)
+	cmd, err := PublishOrDefer(topic, delay, body)
 	if err != nil {
 		return nil, err
 	}
-	return r.Wait(ctx)
+	return p.sendAndWait(ctx, cmd)
 }
 
 // MultiPublish sends MPUB and waits for nsqd's answer.
 func (p *Producer) MultiPublish(ctx context.Context, topic string, bodies [][]byte) ([]byte, error) {
-	r, err := p.MultiPublishAsync(ctx, topic, bodies, nil)
+	cmd, err := MultiPublish(topic, bodies)
+	if err != nil {
+		return nil, err
+	}
+	return p.sendAndWait(ctx, cmd)
+}
+
+func (p *Producer) sendAndWait(ctx context.Context, cmd *Command) ([]byte, error) {
+	r, err := p.send(ctx, cmd, nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +262,7 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, delay time.Du
 	if err != nil {
 		return nil, err
 	}
-	return p.send(ctx, cmd, done)
+	return p.send(ctx, cmd, done, false)
 }
 
 // MultiPublishAsync queues MPUB; see PublishAsync.
@@ -263,17 +271,20 @@ func (p *Producer) MultiPublishAsync(ctx context.Context, topic string, bodies [
 	if err != nil {
 		return nil, err
 	}
-	return p.send(ctx, cmd, done)
+	return p.send(ctx, cmd, done, false)
 }
 
-func (p *Producer) send(ctx context.Context, cmd *Command, done func(*Result)) (*Result, error) {
+// send queues cmd on a connection. A caller about to wait for the answer
+// (flushNow) flushes at once; asynchronous publishes leave the flush to the
+// connection's flusher, so a burst of them shares one write(2).
+func (p *Producer) send(ctx context.Context, cmd *Command, done func(*Result), flushNow bool) (*Result, error) {
 	r := &Result{done: make(chan struct{}), callback: done}
 	for {
 		pc, err := p.pickConn(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if pc.queueAndWrite(r, cmd) {
+		if pc.queueAndWrite(r, cmd, flushNow) {
 			return r, nil
 		}
 		// The connection died before r was queued: nothing was sent.
@@ -313,7 +324,7 @@ func (p *Producer) pickConn(ctx context.Context) (*producerConn, error) {
 // connection's write lock, so FIFO order is wire order. It reports false
 // if the connection was already dead (r not queued, nothing sent). Once r
 // is queued it is completed by the reader or by failAll, never here.
-func (pc *producerConn) queueAndWrite(r *Result, cmd *Command) bool {
+func (pc *producerConn) queueAndWrite(r *Result, cmd *Command, flushNow bool) bool {
 	queued := false
 	_ = pc.client.write(func(w *bufio.Writer) {
 		pc.mu.Lock()
@@ -323,9 +334,9 @@ func (pc *producerConn) queueAndWrite(r *Result, cmd *Command) bool {
 		}
 		pc.mu.Unlock()
 		if queued {
-			writeCommand(w, cmd)
+			cmd.encode(w)
 		}
-	})
+	}, flushNow)
 	return queued
 }
 

@@ -11,7 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"regexp"
+	"strings"
 )
 
 // MagicV2 opens every connection to nsqd.
@@ -39,16 +39,30 @@ const DefaultMaxFrameSize = 16 << 20
 // messageHeaderSize is timestamp (8) + attempts (2) + id (16).
 const messageHeaderSize = 26
 
-var nameRegexp = regexp.MustCompile(`^[.a-zA-Z0-9_-]+(#ephemeral)?$`)
-
 // IsValidTopicName reports whether name is a valid NSQ topic name.
 func IsValidTopicName(name string) bool { return isValidName(name) }
 
 // IsValidChannelName reports whether name is a valid NSQ channel name.
 func IsValidChannelName(name string) bool { return isValidName(name) }
 
+// isValidName implements ^[.a-zA-Z0-9_-]+(#ephemeral)?$ with 1..64
+// characters, without a regexp (it runs on every publish).
 func isValidName(name string) bool {
-	return len(name) >= 1 && len(name) <= 64 && nameRegexp.MatchString(name)
+	if len(name) < 1 || len(name) > 64 {
+		return false
+	}
+	base := strings.TrimSuffix(name, "#ephemeral")
+	if base == "" {
+		return false
+	}
+	for i := 0; i < len(base); i++ {
+		switch c := base[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func checkTopic(topic string) error {

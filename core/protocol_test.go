@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -212,4 +214,23 @@ func TestReadFrameDoesNotAllocateOversize(t *testing.T) {
 	var pe *gnsq.ProtocolError
 	require.ErrorAs(t, err, &pe)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "no allocation beyond the frame limit")
+}
+
+// The hand-written name check must agree with NSQ's regexp.
+func TestNameCheckMatchesNSQRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[.a-zA-Z0-9_-]+(#ephemeral)?$`)
+	alphabet := []byte("aZ09._-#ephemral /\n\xff")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		b := make([]byte, rng.IntN(70))
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if rng.IntN(4) == 0 {
+			b = append(b, "#ephemeral"...)
+		}
+		name := string(b)
+		want := len(name) >= 1 && len(name) <= 64 && re.MatchString(name)
+		require.Equal(t, want, gnsq.IsValidTopicName(name), "%q", name)
+	}
 }
