@@ -70,8 +70,9 @@ build() {
 run_tests() {
 	build
 	export GNSQ_BIN_DIR="$BIN"
-	log "go vet"
+	log "go vet (core and the bench module)"
 	(cd "$ROOT" && go vet ./...)
+	(cd "$ROOT/bench" && go vet ./...)
 	log "go test -race ./..."
 	(cd "$ROOT" && go test -race -count=1 -timeout 10m ./...)
 	log "fuzzing each target for $FUZZ_TIME"

@@ -1,0 +1,366 @@
+// Command pubbench compares the publishing speed of nsqd's bench_writer,
+// go-nsq v1.1.0's Producer and libgnsq's core Producer against a real
+// nsqd that it starts (and stops) itself.
+//
+//	cd bench && go run ./cmd/pubbench [-quick] [-rounds 5] [-n 200000] [-m 20000]
+//
+// Every measurement uses a fresh topic, is checked against nsqd's
+// /stats message_count and is repeated -rounds times, the clients taking
+// turns within each round. The result is printed as a Markdown table.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	clientBenchWriter = "bench_writer"
+	clientGoNSQ       = "go-nsq"
+	clientOurs        = "ours"
+)
+
+type metric struct {
+	key     string // short name, used in topics and profile names
+	title   string
+	clients []string
+	run     func(e *env, client, topic, profName string) (phaseResult, error)
+	count   func(o *options) int
+}
+
+type options struct {
+	nsqdBin, bwBin string
+	n, m, rounds   int
+	warmup         int
+	bwRunfor       time.Duration
+	bwProcs        int
+	cpuProfile     string
+	metrics        string
+	timeout        time.Duration
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var o options
+	flag.StringVar(&o.nsqdBin, "nsqd-bin", "", "nsqd binary (default: build/bin/nsqd of the repository, found from the working directory upwards)")
+	flag.StringVar(&o.bwBin, "bench-writer-bin", "", "bench_writer binary (default: build/bin/bench_writer next to nsqd)")
+	flag.IntVar(&o.n, "n", 200000, "messages per MPUB measurement (batches of 100)")
+	flag.IntVar(&o.m, "m", 20000, "messages per PUB measurement (sync and async)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each measures every client once per metric")
+	flag.IntVar(&o.warmup, "warmup", 1, "extra rounds run first and not reported (nsqd and the Go runtimes settle)")
+	flag.DurationVar(&o.bwRunfor, "bw-runfor", 0, "bench_writer -runfor (it runs for a time, not a count); 0: as long as go-nsq's and our MPUB runs took (median so far)")
+	flag.IntVar(&o.bwProcs, "bw-conns", 1, "bench_writer connections (its GOMAXPROCS; 1 = one batch outstanding like the others)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each of OUR phases to `prefix`.<metric>.r<round>.pprof")
+	flag.StringVar(&o.metrics, "metrics", "mpub,pub,pubasync", "comma-separated metrics to run (mpub, pub, pubasync)")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "abort (and stop nsqd) when the whole run takes longer")
+	quick := flag.Bool("quick", false, "smoke test: small -n/-m, 2 rounds, short bench_writer run (explicit flags still win)")
+	flag.Parse()
+
+	if *quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["n"] {
+			o.n = 5000
+		}
+		if !set["m"] {
+			o.m = 1000
+		}
+		if !set["rounds"] {
+			o.rounds = 2
+		}
+		if !set["warmup"] {
+			o.warmup = 0
+		}
+	}
+	if o.n <= 0 || o.m <= 0 || o.rounds <= 0 || o.warmup < 0 || o.bwProcs <= 0 || o.bwRunfor < 0 {
+		fmt.Fprintln(os.Stderr, "pubbench: -n, -m, -rounds and -bw-conns must be positive, -warmup and -bw-runfor not negative")
+		return 2
+	}
+	if err := resolveBinaries(&o); err != nil {
+		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		return 2
+	}
+	metrics, err := selectMetrics(o.metrics)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		return 2
+	}
+
+	nsqd, err := startNsqd(o.nsqdBin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		return 1
+	}
+	// nsqd is stopped exactly once: at the end, on error, on a signal or
+	// when the watchdog fires.
+	var stopOnce sync.Once
+	stopNsqd := func() {
+		stopOnce.Do(func() {
+			if err := nsqd.stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "pubbench:", err)
+			}
+		})
+	}
+	defer stopNsqd()
+	sigs := make(chan os.Signal, 1)
+	// SIGPIPE too: a closed stdout/stderr (| head) must not leave nsqd behind.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "pubbench: %v: stopping nsqd\n", s)
+		case <-time.After(o.timeout):
+			fmt.Fprintf(os.Stderr, "pubbench: run exceeded -timeout %v: stopping nsqd\n", o.timeout)
+		}
+		stopNsqd()
+		os.Exit(1)
+	}()
+
+	fmt.Fprintf(os.Stderr, "nsqd %s (pid %d) tcp %s http %s\n", o.nsqdBin, nsqd.cmd.Process.Pid, nsqd.tcpAddr, nsqd.httpAddr)
+	fmt.Fprintf(os.Stderr, "N=%d (MPUB) M=%d (PUB) rounds=%d (+%d warm-up) body=100 B batch=100 bench_writer: -runfor=%s, %d connection(s)\n",
+		o.n, o.m, o.rounds, o.warmup, o.bwRunforString(), o.bwProcs)
+
+	e := &env{
+		nsqd: nsqd, bwBin: o.bwBin, bwProcs: o.bwProcs,
+		batchSize: 100, size: 100, cpuProfile: o.cpuProfile,
+		asyncWait: 2 * time.Minute,
+	}
+	e.body = make([]byte, e.size)
+	for i := range e.body {
+		e.body[i] = 'a' + byte(i%26)
+	}
+	e.batches = make([][]byte, e.batchSize)
+	for i := range e.batches {
+		e.batches[i] = e.body
+	}
+
+	results, err := measure(e, &o, metrics)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pubbench: FAILED:", err)
+		return 1
+	}
+	printReport(os.Stdout, &o, metrics, results)
+	return 0
+}
+
+// resolveBinaries fills in the default paths of nsqd and bench_writer.
+func resolveBinaries(o *options) error {
+	if o.nsqdBin == "" {
+		dir, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		for {
+			cand := filepath.Join(dir, "build", "bin", "nsqd")
+			if _, err := os.Stat(cand); err == nil {
+				o.nsqdBin = cand
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				return errors.New("build/bin/nsqd not found from the working directory upwards; use -nsqd-bin")
+			}
+			dir = parent
+		}
+	}
+	if o.bwBin == "" {
+		o.bwBin = filepath.Join(filepath.Dir(o.nsqdBin), "bench_writer")
+	}
+	for _, b := range []string{o.nsqdBin, o.bwBin} {
+		if _, err := os.Stat(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func allMetrics() []metric {
+	return []metric{
+		{
+			key:     "mpub",
+			title:   "MPUB, 100 x 100 B per batch, 1 batch outstanding",
+			clients: []string{clientBenchWriter, clientGoNSQ, clientOurs},
+			count:   func(o *options) int { return o.n },
+			run: func(e *env, client, topic, prof string) (phaseResult, error) {
+				switch client {
+				case clientBenchWriter:
+					return e.runBenchWriter(topic)
+				case clientGoNSQ:
+					return e.goNSQMultiPublish(topic, e.count)
+				default:
+					return e.oursMultiPublish(topic, e.count, prof)
+				}
+			},
+		},
+		{
+			key:     "pub",
+			title:   "PUB 100 B, synchronous",
+			clients: []string{clientGoNSQ, clientOurs},
+			count:   func(o *options) int { return o.m },
+			run: func(e *env, client, topic, prof string) (phaseResult, error) {
+				if client == clientGoNSQ {
+					return e.goNSQPublish(topic, e.count)
+				}
+				return e.oursPublish(topic, e.count, prof)
+			},
+		},
+		{
+			key:     "pubasync",
+			title:   "PUB 100 B, async (all outstanding)",
+			clients: []string{clientGoNSQ, clientOurs},
+			count:   func(o *options) int { return o.m },
+			run: func(e *env, client, topic, prof string) (phaseResult, error) {
+				if client == clientGoNSQ {
+					return e.goNSQPublishAsync(topic, e.count)
+				}
+				return e.oursPublishAsync(topic, e.count, prof)
+			},
+		},
+	}
+}
+
+func selectMetrics(list string) ([]metric, error) {
+	want := map[string]bool{}
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			want[k] = true
+		}
+	}
+	var out []metric
+	for _, m := range allMetrics() {
+		if want[m.key] {
+			out = append(out, m)
+			delete(want, m.key)
+		}
+	}
+	for k := range want {
+		return nil, fmt.Errorf("unknown metric %q (want mpub, pub, pubasync)", k)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no metric selected")
+	}
+	return out, nil
+}
+
+// samples[metricKey][client] holds one phaseResult per round, in order.
+type samples map[string]map[string][]phaseResult
+
+// measure runs the warm-up rounds, then every round; within a round each
+// metric is measured for every client, the clients' order rotating from
+// round to round. Warm-up results are verified but not kept.
+func measure(e *env, o *options, metrics []metric) (samples, error) {
+	res := samples{}
+	all := samples{} // warm-up included: for the automatic -runfor
+	runID := time.Now().Format("150405")
+	for r := 1 - o.warmup; r <= o.rounds; r++ {
+		label := fmt.Sprintf("round %d/%d", r, o.rounds)
+		if r < 1 {
+			label = fmt.Sprintf("warm-up %d/%d", r+o.warmup, o.warmup)
+		}
+		for _, m := range metrics {
+			if res[m.key] == nil {
+				res[m.key] = map[string][]phaseResult{}
+				all[m.key] = map[string][]phaseResult{}
+			}
+			e.count = m.count(o)
+			k := len(m.clients)
+			for i := 0; i < k; i++ {
+				// The first round ends with bench_writer, so an
+				// automatic -runfor has the other clients' times to go by.
+				client := m.clients[(i+r+o.warmup)%k]
+				if client == clientBenchWriter {
+					e.bwRunfor = o.bwRunfor
+					if e.bwRunfor == 0 {
+						e.bwRunfor = autoRunfor(all[m.key])
+					}
+				}
+				topic := fmt.Sprintf("pubbench-%s-%s-%s-r%d", runID, m.key, strings.ReplaceAll(client, "_", "-"), r+o.warmup)
+				// Start every phase from a collected heap.
+				runtime.GC()
+				prof := fmt.Sprintf("%s.r%d", m.key, r)
+				if r < 1 {
+					prof = fmt.Sprintf("%s.warmup%d", m.key, r+o.warmup)
+				}
+				pr, err := m.run(e, client, topic, prof)
+				if err != nil {
+					return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+				}
+				if err := verify(e, client, topic, pr); err != nil {
+					return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+				}
+				if err := e.nsqd.deleteTopic(topic); err != nil {
+					return nil, fmt.Errorf("delete topic %s: %w", topic, err)
+				}
+				all[m.key][client] = append(all[m.key][client], pr)
+				if r >= 1 {
+					res[m.key][client] = append(res[m.key][client], pr)
+				}
+				fmt.Fprintf(os.Stderr, "%-11s %-8s %-12s %8d msgs in %-12v %10.0f msg/s (verified)\n",
+					label, m.key, client, pr.msgs, pr.elapsed.Round(time.Microsecond), pr.rate)
+			}
+		}
+	}
+	return res, nil
+}
+
+// autoRunfor is the median duration of go-nsq's and our runs so far
+// (300 ms if there are none), rounded to the millisecond, at least 50 ms.
+func autoRunfor(byClient map[string][]phaseResult) time.Duration {
+	var ds []float64
+	for _, c := range []string{clientGoNSQ, clientOurs} {
+		for _, pr := range byClient[c] {
+			ds = append(ds, float64(pr.elapsed))
+		}
+	}
+	if len(ds) == 0 {
+		return 300 * time.Millisecond
+	}
+	d := time.Duration(spreadOf(ds).med).Round(time.Millisecond)
+	if d < 50*time.Millisecond {
+		d = 50 * time.Millisecond
+	}
+	return d
+}
+
+func (o *options) bwRunforString() string {
+	if o.bwRunfor == 0 {
+		return "auto (median duration of the go-nsq and ours MPUB runs)"
+	}
+	return o.bwRunfor.String()
+}
+
+// verify checks nsqd's message_count of the phase's topic against what
+// the client reported as published.
+func verify(e *env, client, topic string, pr phaseResult) error {
+	got, err := e.nsqd.messageCount(topic)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if client == clientBenchWriter {
+		// bench_writer prints a rate, not a count: its count is derived
+		// from rate x duration and must be whole batches.
+		if got == 0 || got%uint64(e.batchSize) != 0 {
+			return fmt.Errorf("verify: nsqd has %d messages, not a positive multiple of %d", got, e.batchSize)
+		}
+		if d := int64(got) - pr.msgs; d < -1 || d > 1 {
+			return fmt.Errorf("verify: nsqd has %d messages, bench_writer reported %d", got, pr.msgs)
+		}
+		return nil
+	}
+	if got != uint64(pr.msgs) {
+		return fmt.Errorf("verify: nsqd has %d messages, %s published %d", got, client, pr.msgs)
+	}
+	return nil
+}
