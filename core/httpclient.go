@@ -97,6 +97,71 @@ func (e httpEndpoint) address() string {
 	return e.scheme + "://" + net.JoinHostPort(e.host, strconv.Itoa(e.port)) + "/"
 }
 
+// httpBase is what NsqdHTTPClient and LookupdClient share: their settings
+// and address, and the request helpers.
+type httpBase struct {
+	// UserAgent is sent as User-Agent; empty means DefaultUserAgent.
+	UserAgent string
+	// Timeout bounds each request, reading the answer included;
+	// DefaultHTTPTimeout by default, 0 means only the context bounds it.
+	Timeout time.Duration
+	// HTTPClient sends the requests (e.g. for a custom TLS config); nil
+	// means a shared client with Go's default transport.
+	HTTPClient *http.Client
+
+	ep httpEndpoint
+}
+
+func newHTTPBase(ep httpEndpoint) httpBase { return httpBase{Timeout: DefaultHTTPTimeout, ep: ep} }
+
+// Scheme returns "http" or "https".
+func (c *httpBase) Scheme() string { return c.ep.scheme }
+
+// Host returns the server's host.
+func (c *httpBase) Host() string { return c.ep.host }
+
+// Port returns the server's HTTP port.
+func (c *httpBase) Port() int { return c.ep.port }
+
+// Address returns "http://host:port/".
+func (c *httpBase) Address() string { return c.ep.address() }
+
+func (c *httpBase) opts() httpOptions {
+	return httpOptions{userAgent: c.UserAgent, timeout: c.Timeout, client: c.HTTPClient}
+}
+
+func (c *httpBase) getJSON(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
+	return c.ep.doJSON(ctx, c.opts(), http.MethodGet, path, q)
+}
+
+func (c *httpBase) getBytes(ctx context.Context, path string, q url.Values) ([]byte, error) {
+	return c.ep.doBytes(ctx, c.opts(), http.MethodGet, path, q, nil)
+}
+
+func (c *httpBase) post(ctx context.Context, path string, q url.Values, body []byte) ([]byte, error) {
+	return c.ep.doBytes(ctx, c.opts(), http.MethodPost, path, q, body)
+}
+
+// topicOp POSTs to path with ?topic= (create, delete, empty, ...).
+func (c *httpBase) topicOp(ctx context.Context, path, topic string) error {
+	q, err := httpTopicQuery(topic)
+	if err != nil {
+		return err
+	}
+	_, err = c.post(ctx, path, q, nil)
+	return err
+}
+
+// channelOp POSTs to path with ?topic=&channel=.
+func (c *httpBase) channelOp(ctx context.Context, path, topic, channel string) error {
+	q, err := httpTopicChannelQuery(topic, channel)
+	if err != nil {
+		return err
+	}
+	_, err = c.post(ctx, path, q, nil)
+	return err
+}
+
 // httpOptions are the per-client settings a request needs.
 type httpOptions struct {
 	userAgent string

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
-	"net/url"
 	"strconv"
-	"time"
 )
 
 // DefaultLookupdHTTPPort is nsqlookupd's default HTTP port.
@@ -18,22 +15,13 @@ const DefaultLookupdHTTPPort = 4161
 // *HTTPError carrying nsqlookupd's message. Safe for concurrent use once
 // its fields are set.
 type LookupdClient struct {
-	// UserAgent is sent as User-Agent; empty means DefaultUserAgent.
-	UserAgent string
-	// Timeout bounds each request, reading the answer included;
-	// DefaultHTTPTimeout by default, 0 means only the context bounds it.
-	Timeout time.Duration
-	// HTTPClient sends the requests (e.g. for a custom TLS config); nil
-	// means a shared client with Go's default transport.
-	HTTPClient *http.Client
-
-	ep httpEndpoint
+	httpBase
 }
 
 // NewLookupdClient returns a client for http://host:port/; an empty host
 // is "localhost" and a port <= 0 is 4161.
 func NewLookupdClient(host string, port int) *LookupdClient {
-	return &LookupdClient{Timeout: DefaultHTTPTimeout, ep: newHTTPEndpoint(host, port, DefaultLookupdHTTPPort)}
+	return &LookupdClient{newHTTPBase(newHTTPEndpoint(host, port, DefaultLookupdHTTPPort))}
 }
 
 // LookupdClientFromURL parses "http://h:p", "h:p" or "https://h" (TLS;
@@ -44,40 +32,15 @@ func LookupdClientFromURL(rawURL string) (*LookupdClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LookupdClient{Timeout: DefaultHTTPTimeout, ep: ep}, nil
+	return &LookupdClient{newHTTPBase(ep)}, nil
 }
-
-// Scheme returns "http" or "https".
-func (c *LookupdClient) Scheme() string { return c.ep.scheme }
-
-// Host returns the nsqlookupd host.
-func (c *LookupdClient) Host() string { return c.ep.host }
-
-// Port returns the nsqlookupd HTTP port.
-func (c *LookupdClient) Port() int { return c.ep.port }
-
-// Address returns "http://host:port/".
-func (c *LookupdClient) Address() string { return c.ep.address() }
 
 // String returns gnsq's repr, <LookupdClient 'http://host:port/'>.
 func (c *LookupdClient) String() string { return "<LookupdClient '" + c.Address() + "'>" }
 
-func (c *LookupdClient) opts() httpOptions {
-	return httpOptions{userAgent: c.UserAgent, timeout: c.Timeout, client: c.HTTPClient}
-}
-
-func (c *LookupdClient) getJSON(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
-	return c.ep.doJSON(ctx, c.opts(), http.MethodGet, path, q)
-}
-
-func (c *LookupdClient) post(ctx context.Context, path string, q url.Values) error {
-	_, err := c.ep.doBytes(ctx, c.opts(), http.MethodPost, path, q, nil)
-	return err
-}
-
 // Ping calls GET /ping; nsqlookupd answers "OK".
 func (c *LookupdClient) Ping(ctx context.Context) ([]byte, error) {
-	return c.ep.doBytes(ctx, c.opts(), http.MethodGet, "/ping", nil, nil)
+	return c.getBytes(ctx, "/ping", nil)
 }
 
 // Info calls GET /info (version).
@@ -116,41 +79,25 @@ func (c *LookupdClient) Nodes(ctx context.Context) (json.RawMessage, error) {
 
 // CreateTopic adds topic to the registry (POST /topic/create).
 func (c *LookupdClient) CreateTopic(ctx context.Context, topic string) error {
-	q, err := httpTopicQuery(topic)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/topic/create", q)
+	return c.topicOp(ctx, "/topic/create", topic)
 }
 
 // DeleteTopic removes topic and its channels from the registry (POST
 // /topic/delete).
 func (c *LookupdClient) DeleteTopic(ctx context.Context, topic string) error {
-	q, err := httpTopicQuery(topic)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/topic/delete", q)
+	return c.topicOp(ctx, "/topic/delete", topic)
 }
 
 // CreateChannel adds channel (and topic) to the registry (POST
 // /channel/create).
 func (c *LookupdClient) CreateChannel(ctx context.Context, topic, channel string) error {
-	q, err := httpTopicChannelQuery(topic, channel)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/channel/create", q)
+	return c.channelOp(ctx, "/channel/create", topic, channel)
 }
 
 // DeleteChannel removes channel of topic from the registry (POST
 // /channel/delete); an unknown channel is an *HTTPError 404.
 func (c *LookupdClient) DeleteChannel(ctx context.Context, topic, channel string) error {
-	q, err := httpTopicChannelQuery(topic, channel)
-	if err != nil {
-		return err
-	}
-	return c.post(ctx, "/channel/delete", q)
+	return c.channelOp(ctx, "/channel/delete", topic, channel)
 }
 
 // TombstoneTopic tombstones the producer node ("broadcast_address:http_port"
@@ -164,5 +111,6 @@ func (c *LookupdClient) TombstoneTopic(ctx context.Context, topic, node string) 
 		return &InvalidArgumentError{Reason: "node must be \"host:http_port\", got " + strconv.Quote(node)}
 	}
 	q.Set("node", node)
-	return c.post(ctx, "/topic/tombstone", q)
+	_, err = c.post(ctx, "/topic/tombstone", q, nil)
+	return err
 }

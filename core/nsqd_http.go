@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -18,22 +17,13 @@ const DefaultNsqdHTTPPort = 4151
 // *HTTPError carrying nsqd's message. Safe for concurrent use once its
 // fields are set.
 type NsqdHTTPClient struct {
-	// UserAgent is sent as User-Agent; empty means DefaultUserAgent.
-	UserAgent string
-	// Timeout bounds each request, reading the answer included;
-	// DefaultHTTPTimeout by default, 0 means only the context bounds it.
-	Timeout time.Duration
-	// HTTPClient sends the requests (e.g. for a custom TLS config); nil
-	// means a shared client with Go's default transport.
-	HTTPClient *http.Client
-
-	ep httpEndpoint
+	httpBase
 }
 
 // NewNsqdHTTPClient returns a client for http://host:port/; an empty host
 // is "localhost" and a port <= 0 is 4151.
 func NewNsqdHTTPClient(host string, port int) *NsqdHTTPClient {
-	return &NsqdHTTPClient{Timeout: DefaultHTTPTimeout, ep: newHTTPEndpoint(host, port, DefaultNsqdHTTPPort)}
+	return &NsqdHTTPClient{newHTTPBase(newHTTPEndpoint(host, port, DefaultNsqdHTTPPort))}
 }
 
 // NsqdHTTPClientFromURL parses "http://h:p", "h:p" or "https://h" (TLS;
@@ -44,40 +34,20 @@ func NsqdHTTPClientFromURL(rawURL string) (*NsqdHTTPClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &NsqdHTTPClient{Timeout: DefaultHTTPTimeout, ep: ep}, nil
+	return &NsqdHTTPClient{newHTTPBase(ep)}, nil
 }
-
-// Scheme returns "http" or "https".
-func (c *NsqdHTTPClient) Scheme() string { return c.ep.scheme }
-
-// Host returns the nsqd host.
-func (c *NsqdHTTPClient) Host() string { return c.ep.host }
-
-// Port returns the nsqd HTTP port.
-func (c *NsqdHTTPClient) Port() int { return c.ep.port }
-
-// Address returns "http://host:port/".
-func (c *NsqdHTTPClient) Address() string { return c.ep.address() }
 
 // String returns gnsq's repr, <NsqdHTTPClient 'http://host:port/'>.
 func (c *NsqdHTTPClient) String() string { return "<NsqdHTTPClient '" + c.Address() + "'>" }
 
-func (c *NsqdHTTPClient) opts() httpOptions {
-	return httpOptions{userAgent: c.UserAgent, timeout: c.Timeout, client: c.HTTPClient}
-}
-
-func (c *NsqdHTTPClient) post(ctx context.Context, path string, q url.Values, body []byte) ([]byte, error) {
-	return c.ep.doBytes(ctx, c.opts(), http.MethodPost, path, q, body)
-}
-
 // Ping calls GET /ping; nsqd answers "OK".
 func (c *NsqdHTTPClient) Ping(ctx context.Context) ([]byte, error) {
-	return c.ep.doBytes(ctx, c.opts(), http.MethodGet, "/ping", nil, nil)
+	return c.getBytes(ctx, "/ping", nil)
 }
 
 // Info calls GET /info (version, ports, ...).
 func (c *NsqdHTTPClient) Info(ctx context.Context) (json.RawMessage, error) {
-	return c.ep.doJSON(ctx, c.opts(), http.MethodGet, "/info", nil)
+	return c.getJSON(ctx, "/info", nil)
 }
 
 // Publish posts body to topic (POST /pub); a delay > 0 is sent as
@@ -118,24 +88,6 @@ func (c *NsqdHTTPClient) MultiPublish(ctx context.Context, topic string, bodies 
 		body = nonNil(bytes.Join(bodies, []byte("\n")))
 	}
 	return c.post(ctx, "/mpub", q, body)
-}
-
-func (c *NsqdHTTPClient) topicOp(ctx context.Context, path, topic string) error {
-	q, err := httpTopicQuery(topic)
-	if err != nil {
-		return err
-	}
-	_, err = c.post(ctx, path, q, nil)
-	return err
-}
-
-func (c *NsqdHTTPClient) channelOp(ctx context.Context, path, topic, channel string) error {
-	q, err := httpTopicChannelQuery(topic, channel)
-	if err != nil {
-		return err
-	}
-	_, err = c.post(ctx, path, q, nil)
-	return err
 }
 
 // CreateTopic creates topic (POST /topic/create).
@@ -214,7 +166,7 @@ func (c *NsqdHTTPClient) Stats(ctx context.Context, topic, channel string) (json
 	if err != nil {
 		return nil, err
 	}
-	return c.ep.doJSON(ctx, c.opts(), http.MethodGet, "/stats", q)
+	return c.getJSON(ctx, "/stats", q)
 }
 
 // StatsText is Stats in nsqd's human-readable text format.
@@ -223,5 +175,5 @@ func (c *NsqdHTTPClient) StatsText(ctx context.Context, topic, channel string) (
 	if err != nil {
 		return nil, err
 	}
-	return c.ep.doBytes(ctx, c.opts(), http.MethodGet, "/stats", q, nil)
+	return c.getBytes(ctx, "/stats", q)
 }

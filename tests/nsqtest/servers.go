@@ -78,37 +78,29 @@ type Server struct {
 
 // StartNsqd starts nsqd with extra flags (e.g. "--max-msg-size=1024").
 func StartNsqd(t testing.TB, flags ...string) *Server {
-	tcp, http := FreePort(t), FreePort(t)
 	data := t.TempDir()
-	args := append([]string{
-		"--tcp-address=127.0.0.1:" + strconv.Itoa(tcp),
-		"--http-address=127.0.0.1:" + strconv.Itoa(http),
-		"--broadcast-address=127.0.0.1",
-		"--data-path=" + data,
-		"--log-level=warn",
-	}, flags...)
-	s := &Server{t: t, name: "nsqd", args: args, DataDir: data,
-		TCPAddr:  "127.0.0.1:" + strconv.Itoa(tcp),
-		HTTPAddr: "127.0.0.1:" + strconv.Itoa(http),
-		Log:      &lockedBuffer{}}
-	s.Start()
-	t.Cleanup(s.Stop)
+	s := startServer(t, "nsqd", append([]string{"--data-path=" + data}, flags...))
+	s.DataDir = data
 	return s
 }
 
 // StartLookupd starts nsqlookupd.
 func StartLookupd(t testing.TB, flags ...string) *Server {
-	tcp, http := FreePort(t), FreePort(t)
+	return startServer(t, "nsqlookupd", flags)
+}
+
+// startServer runs name on free loopback TCP and HTTP ports, stopped with
+// the test.
+func startServer(t testing.TB, name string, flags []string) *Server {
+	tcp := "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	http := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	args := append([]string{
-		"--tcp-address=127.0.0.1:" + strconv.Itoa(tcp),
-		"--http-address=127.0.0.1:" + strconv.Itoa(http),
+		"--tcp-address=" + tcp,
+		"--http-address=" + http,
 		"--broadcast-address=127.0.0.1",
 		"--log-level=warn",
 	}, flags...)
-	s := &Server{t: t, name: "nsqlookupd", args: args,
-		TCPAddr:  "127.0.0.1:" + strconv.Itoa(tcp),
-		HTTPAddr: "127.0.0.1:" + strconv.Itoa(http),
-		Log:      &lockedBuffer{}}
+	s := &Server{t: t, name: name, args: args, TCPAddr: tcp, HTTPAddr: http, Log: &lockedBuffer{}}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
