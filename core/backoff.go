@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// BackoffTimer is gnsq's full-jitter backoff: after c net failures the
-// interval is uniform in [0, (2^c - 1) * Ratio), clipped to [Min, Max]
-// (Max 0: no upper clip).
+// BackoffTimer is gnsq's full-jitter backoff: after a net count of c
+// failures the interval is uniform in [0, (2^c - 1) * Ratio), clipped to
+// [Min, Max] (Max 0: no upper clip). Every failure counts, so recovering
+// takes as many successes as there were failures.
 type BackoffTimer struct {
 	Ratio time.Duration
 	Min   time.Duration
@@ -18,10 +19,7 @@ type BackoffTimer struct {
 
 // Failure counts one failure.
 func (b *BackoffTimer) Failure() *BackoffTimer {
-	// Stop counting once the interval's upper end is past Max (or absurd).
-	if upper := (math.Exp2(float64(b.c)) - 1) * float64(b.Ratio); (b.Max == 0 || upper < float64(b.Max)) && b.c < 62 {
-		b.c++
-	}
+	b.c++
 	return b
 }
 
@@ -44,7 +42,11 @@ func (b *BackoffTimer) Count() int { return b.c }
 
 // Interval draws the next interval.
 func (b *BackoffTimer) Interval() time.Duration {
-	d := time.Duration(rand.Float64() * (math.Exp2(float64(b.c)) - 1) * float64(b.Ratio))
+	x := rand.Float64() * (math.Exp2(float64(min(b.c, 62))) - 1) * float64(b.Ratio)
+	d := time.Duration(math.MaxInt64)
+	if x < float64(math.MaxInt64) {
+		d = time.Duration(x)
+	}
 	if b.Max > 0 && d > b.Max {
 		d = b.Max
 	}

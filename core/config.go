@@ -17,8 +17,8 @@ const Version = "0.1.0"
 // DefaultUserAgent is sent in IDENTIFY and on HTTP requests.
 const DefaultUserAgent = "libgnsq/" + Version
 
-// Config holds the options of NsqdTCPClient and Producer under gnsq's
-// keyword names. The struct tags are the single source for Set (used by the
+// Config holds the options of NsqdTCPClient, Producer and Consumer under
+// gnsq's keyword names. The struct tags are the single source for Set (used by the
 // C config setter and the bindings), Validate and the generated docs:
 //
 //	opt:     the gnsq keyword name
@@ -51,7 +51,18 @@ type Config struct {
 	DeflateLevel        int           `opt:"deflate_level" default:"6" min:"1" max:"9" doc:"deflate level requested; nsqd caps it at its --max-deflate-level"`
 	AuthSecret          string        `opt:"auth_secret" default:"" doc:"secret sent with AUTH when nsqd requires it; never logged"`
 	MaxFrameSize        int           `opt:"max_frame_size" default:"16777216" min:"1024" doc:"largest frame accepted from nsqd, in bytes; a larger one is a protocol error"`
-	MaxBackoffDuration  time.Duration `opt:"max_backoff_duration" default:"128" unit:"s" min:"0" max:"3600" doc:"cap of the backoff (reconnect delays of the producer); 0 disables message backoff"`
+	MaxBackoffDuration  time.Duration `opt:"max_backoff_duration" default:"128" unit:"s" min:"0" max:"3600" doc:"cap of the message backoff and of reconnect delays; 0 disables message backoff"`
+
+	// Consumer options.
+	MaxInFlight             int           `opt:"max_in_flight" default:"1" min:"0" doc:"most messages in flight across all connections of a consumer (the sum of RDY); 0 pauses"`
+	MaxTries                int           `opt:"max_tries" default:"5" min:"0" max:"65535" doc:"a message delivered more often than this is finished and reported with on_giving_up, not handled; 0: no limit"`
+	RequeueDelay            time.Duration `opt:"requeue_delay" default:"0" unit:"ms" min:"0" max:"3600000" doc:"delay of the requeue after a failed handler"`
+	BackoffOnRequeue        bool          `opt:"backoff_on_requeue" default:"true" doc:"whether a requeue error from the handler backs off (a handler failure always does)"`
+	LookupdPollInterval     time.Duration `opt:"lookupd_poll_interval" default:"60" unit:"s" min:"0.01" max:"3600" doc:"time between lookupd queries"`
+	LookupdPollJitter       float64       `opt:"lookupd_poll_jitter" default:"0.3" min:"0" max:"1" doc:"fraction of the poll interval added at random to the first poll and to every poll"`
+	LookupdRequestTimeout   time.Duration `opt:"lookupd_request_timeout" default:"5" unit:"s" min:"0.01" max:"300" doc:"a lookupd query that takes longer is abandoned (the next poll tries again)"`
+	LowReadyIdleTimeout     time.Duration `opt:"low_ready_idle_timeout" default:"10" unit:"s" min:"0.01" max:"3600" doc:"a connection with no message for this long keeps only RDY 1 until it receives again"`
+	RdyRedistributeInterval time.Duration `opt:"rdy_redistribute_interval" default:"5" unit:"s" min:"0.001" max:"60" doc:"how often RDY is redistributed (and rotated when max_in_flight is below the number of connections)"`
 
 	// Logger receives the client's log lines (Go only; default slog.Default()).
 	// Secrets are never logged.
@@ -244,6 +255,8 @@ func (f configField) typeName() string {
 		return "bool"
 	case f.kind.Kind() == reflect.Int:
 		return "int"
+	case f.kind.Kind() == reflect.Float64:
+		return "float"
 	}
 	return "string"
 }
@@ -288,6 +301,12 @@ func (f configField) set(c *Config, s string) error {
 			return fmt.Errorf("not an integer")
 		}
 		v.SetInt(int64(n))
+	case "float":
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		v.SetFloat(x)
 	default:
 		v.SetString(s)
 	}
@@ -310,6 +329,8 @@ func (f configField) get(c *Config) string {
 		return strconv.FormatBool(v.Bool())
 	case "int":
 		return strconv.FormatInt(v.Int(), 10)
+	case "float":
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
 	}
 	return v.String()
 }
@@ -321,9 +342,12 @@ func (f configField) checkRange(c *Config) error {
 	}
 	v := reflect.ValueOf(c).Elem().Field(f.index)
 	var x float64
-	if f.typeName() == "duration" {
+	switch f.typeName() {
+	case "duration":
 		x = float64(v.Int()) / float64(f.unitDuration())
-	} else {
+	case "float":
+		x = v.Float()
+	default:
 		x = float64(v.Int())
 	}
 	if f.min != "" {

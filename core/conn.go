@@ -92,6 +92,8 @@ type NsqdTCPClient struct {
 	conn    net.Conn      // the transport: rawConn, or TLS over it
 	r       *bufio.Reader // top of the read stack
 
+	framesSinceDeadline int // reader goroutine only
+
 	wmu            sync.Mutex
 	w              *bufio.Writer
 	flushStack     func() error // flushes the compressor below w, if any
@@ -432,10 +434,14 @@ func (c *NsqdTCPClient) ReadResponse() (Response, error) {
 	if c.state.Load() != stateConnected {
 		return Response{}, ErrNotConnected
 	}
-	if c.cfg.HeartbeatInterval >= 0 {
-		// With heartbeats on, a silent nsqd is a dead one.
+	// With heartbeats on, a silent nsqd is a dead one. The deadline is
+	// renewed before reads that may block (nothing buffered), or every 256
+	// frames, not on every frame.
+	if c.cfg.HeartbeatInterval >= 0 && (c.r.Buffered() == 0 || c.framesSinceDeadline >= 256) {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.Timeout))
+		c.framesSinceDeadline = 0
 	}
+	c.framesSinceDeadline++
 	frame, err := ReadFrame(c.r, c.cfg.MaxFrameSize)
 	if err != nil {
 		return Response{}, c.failRead(err)
@@ -464,6 +470,7 @@ func (c *NsqdTCPClient) ReadResponse() (Response, error) {
 		if err != nil {
 			return resp, c.failRead(err)
 		}
+		m.conn = c
 		resp.Message = m
 		c.inFlight.Add(1)
 		if h := c.Hooks.OnMessage; h != nil {
@@ -472,6 +479,10 @@ func (c *NsqdTCPClient) ReadResponse() (Response, error) {
 	}
 	return resp, nil
 }
+
+// hasBufferedInput reports whether bytes of a next frame are already read
+// from the socket (for the consumer's batching; reader goroutine only).
+func (c *NsqdTCPClient) hasBufferedInput() bool { return c.r.Buffered() > 0 }
 
 // failRead reports a read failure through OnError (unless the connection
 // was closed on purpose) and closes the connection.
@@ -632,6 +643,9 @@ func (c *NsqdTCPClient) MultiPublish(topic string, bodies [][]byte) error {
 	return c.Send(cmd)
 }
 
+// RDY, FIN, REQ and TOUCH get no answer from nsqd, so they go through
+// SendBuffered: commands issued together share one write.
+
 // Ready sends RDY count. A count above nsqd's max_rdy_count is refused
 // locally (nsqd would close the connection).
 func (c *NsqdTCPClient) Ready(count int) error {
@@ -642,7 +656,7 @@ func (c *NsqdTCPClient) Ready(count int) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Send(cmd); err != nil {
+	if err := c.SendBuffered(cmd); err != nil {
 		return err
 	}
 	c.readyCount.Store(int64(count))
@@ -651,7 +665,7 @@ func (c *NsqdTCPClient) Ready(count int) error {
 
 // Finish sends FIN and fires OnFinish.
 func (c *NsqdTCPClient) Finish(id MessageID) error {
-	if err := c.Send(Finish(id)); err != nil {
+	if err := c.SendBuffered(Finish(id)); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
@@ -668,7 +682,7 @@ func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool)
 	if err != nil {
 		return err
 	}
-	if err := c.Send(cmd); err != nil {
+	if err := c.SendBuffered(cmd); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
@@ -679,7 +693,7 @@ func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool)
 }
 
 // Touch sends TOUCH, resetting the message's server-side timeout.
-func (c *NsqdTCPClient) Touch(id MessageID) error { return c.Send(Touch(id)) }
+func (c *NsqdTCPClient) Touch(id MessageID) error { return c.SendBuffered(Touch(id)) }
 
 // Nop sends NOP.
 func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }

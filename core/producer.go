@@ -402,13 +402,7 @@ func (p *Producer) closed() bool {
 // jittered backoff. firstAttemptDone is called once the first attempt ended.
 func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 	defer p.wg.Done()
-	// Reconnect delays grow to max_backoff_duration (at least 1 s, so a 0
-	// never makes a tight loop) and are never under 50 ms.
-	maxDelay := p.cfg.MaxBackoffDuration
-	if maxDelay < time.Second {
-		maxDelay = time.Second
-	}
-	retry := &BackoffTimer{Ratio: time.Second, Min: 50 * time.Millisecond, Max: maxDelay}
+	retry := reconnectBackoff(p.cfg)
 	// Start waits for the first attempt, including its hooks.
 	firstAttempt := func() {
 		if firstAttemptDone != nil {

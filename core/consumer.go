@@ -1,0 +1,904 @@
+package gnsq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler processes one message. When it returns nil the consumer
+// finishes the message, unless the handler called EnableAsync or already
+// answered it. A *RequeueMessage error requeues it (backing off per
+// backoff_on_requeue or the error's own choice); any other error, or a
+// panic, requeues it with backoff and fires OnException.
+//
+// Each nsqd connection has its own handler goroutine: with several nsqd
+// the handler runs concurrently and must be safe for that.
+type Handler func(m *Message) error
+
+// RequeueMessage is gnsq's NSQRequeueMessage: return it from a Handler to
+// requeue the message without it counting as an exception.
+type RequeueMessage struct {
+	// Backoff, when set, overrides backoff_on_requeue.
+	Backoff *bool
+}
+
+func (e *RequeueMessage) Error() string { return "gnsq: requeue message" }
+
+// ConsumerHooks are gnsq's Consumer signals plus connection up/down. They
+// run on the consumer's goroutines and must not block for long.
+type ConsumerHooks struct {
+	OnResponse   func(data []byte)
+	OnError      func(err error)
+	OnFinish     func(id MessageID)
+	OnRequeue    func(id MessageID, delay time.Duration)
+	OnGivingUp   func(m *Message)
+	OnAuth       func(conn *NsqdTCPClient, resp *AuthResponse)
+	OnException  func(m *Message, err error)
+	OnClose      func()
+	OnConnect    func(addr string)
+	OnDisconnect func(addr string, err error)
+}
+
+// Connection states of gnsq's per-connection RDY and backoff logic.
+const (
+	connInit      int32 = iota // new: RDY 1 until its first message is finished
+	connRunning                // full share of max_in_flight
+	connBackoff                // RDY 0 until the backoff timer fires
+	connThrottled              // RDY 1 to test the waters after a backoff
+)
+
+const (
+	consumerInit = iota
+	consumerRunning
+	consumerClosed
+)
+
+// Consumer reads a topic/channel from nsqd found directly and/or through
+// nsqlookupd (gnsq's Consumer): RDY distributed within max_in_flight,
+// per-connection backoff, giving up after max_tries, reconnects.
+type Consumer struct {
+	Hooks ConsumerHooks
+
+	topic, channel string
+	nsqdAddrs      []string
+	lookupds       []*LookupdClient
+	handler        Handler
+	cfg            *Config
+	log            *slog.Logger
+
+	mu          sync.Mutex
+	state       int
+	maxInFlight int
+	conns       map[string]*consumerConn // connected, by "host:port"
+	connecting  map[string]bool          // discovered nsqd being connected
+	stop        chan struct{}            // closed by Close
+	wg          sync.WaitGroup
+}
+
+// consumerConn is one nsqd connection of a consumer.
+type consumerConn struct {
+	client      *NsqdTCPClient
+	addr        string
+	state       atomic.Int32
+	lastMessage atomic.Int64 // unix nanoseconds of the last message batch
+	queue       messageQueue
+	done        chan struct{} // closed once the connection is gone
+
+	// Guarded by Consumer.mu.
+	backoff     BackoffTimer
+	throttle    *time.Timer
+	lastRdyTurn time.Time // when it last got RDY in rotation
+}
+
+// NewConsumer returns a consumer of topic/channel. nsqdAddrs are
+// "host[:port]" (port 4150 by default), lookupdAddrs URLs or "host:port"
+// of nsqlookupd (port 4161); at least one of the two is needed. A nil cfg
+// takes the defaults; cfg is copied.
+func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handler Handler, cfg *Config) (*Consumer, error) {
+	if err := checkTopic(topic); err != nil {
+		return nil, err
+	}
+	if err := checkChannel(channel); err != nil {
+		return nil, err
+	}
+	if handler == nil {
+		return nil, &InvalidArgumentError{Reason: "a message handler is required"}
+	}
+	if cfg == nil {
+		cfg = NewConfig()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(nsqdAddrs) == 0 && len(lookupdAddrs) == 0 {
+		return nil, &InvalidArgumentError{Reason: "must specify at least one nsqd or lookupd"}
+	}
+	nsqds, err := normalizeAddresses(nsqdAddrs, 4150)
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{
+		topic: topic, channel: channel, nsqdAddrs: nsqds, handler: handler,
+		cfg: cfg.clone(), maxInFlight: cfg.MaxInFlight,
+		conns: map[string]*consumerConn{}, connecting: map[string]bool{},
+		stop: make(chan struct{}),
+	}
+	c.log = c.cfg.logger().With("component", "gnsq.consumer."+topic+"."+channel)
+	for _, a := range lookupdAddrs {
+		l, err := LookupdClientFromURL(a)
+		if err != nil {
+			return nil, err
+		}
+		l.Timeout = c.cfg.LookupdRequestTimeout
+		c.lookupds = append(c.lookupds, l)
+	}
+	return c, nil
+}
+
+// Start connects to the nsqd given directly (waiting for each first
+// attempt), queries lookupd once, and starts the lookupd poll and RDY
+// loops. Connection failures are reported through OnError and retried,
+// never returned. Start on a running consumer does nothing; on a closed
+// one it returns ErrClosed.
+func (c *Consumer) Start() error {
+	c.mu.Lock()
+	switch c.state {
+	case consumerClosed:
+		c.mu.Unlock()
+		return fmt.Errorf("%w: consumer already closed", ErrClosed)
+	case consumerRunning:
+		c.mu.Unlock()
+		c.log.Warn("consumer already started")
+		return nil
+	}
+	c.state = consumerRunning
+	c.mu.Unlock()
+
+	var first sync.WaitGroup
+	for _, addr := range c.nsqdAddrs {
+		first.Add(1)
+		c.wg.Add(1)
+		go c.maintainDirect(addr, first.Done)
+	}
+	first.Wait()
+	if len(c.lookupds) > 0 {
+		c.queryLookupd()
+		c.wg.Add(1)
+		go c.pollLookupd()
+	}
+	c.wg.Add(1)
+	go c.rdyLoop()
+	return nil
+}
+
+// Run is Start followed by waiting until Close (gnsq's start(block=True)).
+func (c *Consumer) Run() error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	<-c.stop
+	c.Join(0)
+	return nil
+}
+
+// Close closes every connection at once and stops reconnecting and
+// polling; in-flight messages are not answered (nsqd redelivers them after
+// its msg_timeout). Handlers already running finish on their own; Join
+// waits for them. OnClose fires once. Safe to call from a handler.
+func (c *Consumer) Close() {
+	c.mu.Lock()
+	if c.state != consumerRunning {
+		c.state = consumerClosed
+		c.mu.Unlock()
+		return
+	}
+	c.state = consumerClosed
+	close(c.stop)
+	conns := make([]*consumerConn, 0, len(c.conns))
+	for _, cc := range c.conns {
+		conns = append(conns, cc)
+		if cc.throttle != nil {
+			cc.throttle.Stop()
+		}
+	}
+	c.mu.Unlock()
+	for _, cc := range conns {
+		cc.queue.close()
+		cc.client.CloseStream()
+	}
+	if h := c.Hooks.OnClose; h != nil {
+		h()
+	}
+}
+
+// Join waits until every goroutine of the consumer (connections, handlers,
+// loops) has exited after Close, or timeout passes (0: forever). It
+// reports whether they exited.
+func (c *Consumer) Join(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	if timeout <= 0 {
+		<-done
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// IsRunning reports whether the consumer was started and not closed.
+func (c *Consumer) IsRunning() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == consumerRunning
+}
+
+func (c *Consumer) running() bool {
+	select {
+	case <-c.stop:
+		return false
+	default:
+		return true
+	}
+}
+
+// IsStarved reports whether any connection has in-flight messages at 85%
+// of its RDY: a batching handler should process what it holds now.
+func (c *Consumer) IsStarved() bool {
+	for _, cc := range c.connections() {
+		if cc.client.IsStarved() {
+			return true
+		}
+	}
+	return false
+}
+
+// TotalReadyCount is the sum of the RDY counts sent to every connection.
+func (c *Consumer) TotalReadyCount() int {
+	n := 0
+	for _, cc := range c.connections() {
+		n += cc.client.ReadyCount()
+	}
+	return n
+}
+
+// TotalInFlight is the number of messages received and not yet answered.
+func (c *Consumer) TotalInFlight() int {
+	n := 0
+	for _, cc := range c.connections() {
+		n += cc.client.InFlight()
+	}
+	return n
+}
+
+// Connections returns the addresses of the connected nsqd.
+func (c *Consumer) Connections() []string {
+	var out []string
+	for _, cc := range c.connections() {
+		out = append(out, cc.addr)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Consumer) connections() []*consumerConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*consumerConn, 0, len(c.conns))
+	for _, cc := range c.conns {
+		out = append(out, cc)
+	}
+	return out
+}
+
+// ChangeMaxInFlight sets max_in_flight and redistributes RDY (0 pauses).
+func (c *Consumer) ChangeMaxInFlight(n int) error {
+	if n < 0 {
+		return &InvalidArgumentError{Reason: "max_in_flight must be >= 0"}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maxInFlight = n
+	c.redistributeLocked(false)
+	return nil
+}
+
+func (c *Consumer) reportError(err error) {
+	if h := c.Hooks.OnError; h != nil && err != nil {
+		h(err)
+	}
+}
+
+// maintainDirect keeps one directly given nsqd connected until Close,
+// reconnecting with capped, jittered backoff.
+func (c *Consumer) maintainDirect(addr string, firstAttemptDone func()) {
+	defer c.wg.Done()
+	retry := reconnectBackoff(c.cfg)
+	for c.running() {
+		cc, err := c.connect(addr)
+		if firstAttemptDone != nil {
+			firstAttemptDone()
+			firstAttemptDone = nil
+		}
+		if err == nil {
+			retry.Reset()
+			select {
+			case <-cc.done:
+			case <-c.stop:
+				return
+			}
+		} else {
+			c.log.Warn("nsqd connection failed", "addr", addr, "error", err)
+			c.reportError(err)
+		}
+		t := time.NewTimer(retry.Failure().Interval())
+		select {
+		case <-c.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	if firstAttemptDone != nil {
+		firstAttemptDone()
+	}
+}
+
+// reconnectBackoff is the reconnect delay policy shared by Producer and
+// Consumer: full jitter growing to max_backoff_duration (at least 1 s, so
+// 0 never makes a tight loop), never under 50 ms.
+func reconnectBackoff(cfg *Config) *BackoffTimer {
+	maxDelay := cfg.MaxBackoffDuration
+	if maxDelay < time.Second {
+		maxDelay = time.Second
+	}
+	return &BackoffTimer{Ratio: time.Second, Min: 50 * time.Millisecond, Max: maxDelay}
+}
+
+// connect opens, identifies and subscribes one connection, registers it
+// and starts its goroutines.
+func (c *Consumer) connect(addr string) (*consumerConn, error) {
+	client, err := NewNsqdTCPClient(addr, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	cc := &consumerConn{client: client, addr: addr, done: make(chan struct{})}
+	cc.queue.ready = make(chan struct{}, 1)
+	cc.backoff = BackoffTimer{Ratio: time.Second, Max: c.cfg.MaxBackoffDuration}
+	cc.lastMessage.Store(time.Now().UnixNano())
+	client.Hooks = ConnHooks{
+		OnResponse: func(_ *NsqdTCPClient, data []byte) {
+			if h := c.Hooks.OnResponse; h != nil {
+				h(data)
+			}
+		},
+		OnError: func(_ *NsqdTCPClient, err error) { c.reportError(err) },
+		OnFinish: func(_ *NsqdTCPClient, id MessageID) {
+			c.messageAnswered(cc, false)
+			if h := c.Hooks.OnFinish; h != nil {
+				h(id)
+			}
+		},
+		OnRequeue: func(_ *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool) {
+			c.messageAnswered(cc, backoff)
+			if h := c.Hooks.OnRequeue; h != nil {
+				h(id, delay)
+			}
+		},
+		OnAuth: c.Hooks.OnAuth,
+	}
+	if err := c.setUp(client); err != nil {
+		client.CloseStream()
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.state != consumerRunning {
+		c.mu.Unlock()
+		client.CloseStream()
+		return nil, fmt.Errorf("%w: consumer closed", ErrClosed)
+	}
+	if c.conns[addr] != nil {
+		c.mu.Unlock()
+		client.CloseStream()
+		return nil, &InvalidArgumentError{Reason: "already connected to " + addr}
+	}
+	c.conns[addr] = cc
+	c.wg.Add(2)
+	go c.readLoop(cc)
+	go c.handleLoop(cc)
+	c.redistributeLocked(false)
+	c.mu.Unlock()
+	c.log.Info("connected", "addr", addr)
+	if h := c.Hooks.OnConnect; h != nil {
+		h(addr)
+	}
+	return cc, nil
+}
+
+func (c *Consumer) setUp(client *NsqdTCPClient) error {
+	if err := client.Connect(); err != nil {
+		return err
+	}
+	if _, err := client.Identify(); err != nil {
+		return err
+	}
+	if err := client.Subscribe(c.topic, c.channel); err != nil {
+		return err
+	}
+	return client.expectOK("SUB")
+}
+
+// readLoop reads frames and hands messages to the handler goroutine in
+// batches: everything already read from the socket goes at once.
+func (c *Consumer) readLoop(cc *consumerConn) {
+	defer c.wg.Done()
+	var err error
+	for {
+		var resp Response
+		resp, err = cc.client.ReadResponse()
+		if err != nil {
+			break
+		}
+		if resp.Message != nil {
+			more := cc.client.hasBufferedInput()
+			cc.queue.push(resp.Message, !more)
+			if !more {
+				cc.lastMessage.Store(time.Now().UnixNano())
+			}
+		}
+	}
+	c.removeConn(cc, err)
+}
+
+// handleLoop runs the handler over each batch of messages.
+func (c *Consumer) handleLoop(cc *consumerConn) {
+	defer c.wg.Done()
+	var batch []*Message
+	for {
+		var ok bool
+		batch, ok = cc.queue.take(batch[:0])
+		if !ok {
+			return
+		}
+		for i, m := range batch {
+			c.handle(m)
+			batch[i] = nil
+		}
+	}
+}
+
+// handle applies gnsq's rules to one message.
+func (c *Consumer) handle(m *Message) {
+	if max := c.cfg.MaxTries; max > 0 && int(m.Attempts) > max {
+		c.log.Warn("giving up on message after max tries", "id", string(m.ID[:]), "max_tries", max)
+		if h := c.Hooks.OnGivingUp; h != nil {
+			h(m)
+		}
+		c.answer(m, m.Finish())
+		return
+	}
+	err := c.callHandler(m)
+	if !c.running() || m.HasResponded() {
+		return
+	}
+	if err == nil {
+		if !m.IsAsync() {
+			c.answer(m, m.Finish())
+		}
+		return
+	}
+	backoff := true
+	var rq *RequeueMessage
+	if errors.As(err, &rq) {
+		backoff = c.cfg.BackoffOnRequeue
+		if rq.Backoff != nil {
+			backoff = *rq.Backoff
+		}
+	} else {
+		c.log.Warn("message handler failed", "id", string(m.ID[:]), "error", err)
+		if h := c.Hooks.OnException; h != nil {
+			h(m, err)
+		}
+	}
+	c.answer(m, m.Requeue(c.cfg.RequeueDelay, backoff))
+}
+
+// callHandler runs the handler, turning a panic into an error.
+func (c *Consumer) callHandler(m *Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gnsq: message handler panicked: %v", r)
+		}
+	}()
+	return c.handler(m)
+}
+
+func (c *Consumer) answer(m *Message, err error) {
+	if err != nil && !errors.Is(err, ErrAlreadyResponded) {
+		c.log.Warn("could not answer message", "id", string(m.ID[:]), "error", err)
+	}
+}
+
+// messageAnswered is gnsq's per-connection backoff state machine, fed by
+// every FIN (backoff false) and REQ.
+func (c *Consumer) messageAnswered(cc *consumerConn, backoff bool) {
+	if !backoff && cc.state.Load() == connRunning {
+		return // the common case, without the lock
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != consumerRunning || c.conns[cc.addr] != cc {
+		return
+	}
+	backoffEnabled := c.cfg.MaxBackoffDuration > 0
+	switch state := cc.state.Load(); {
+	case state == connBackoff:
+	case backoff && backoffEnabled:
+		cc.backoff.Failure()
+		c.startBackoffLocked(cc)
+	case backoff:
+	case state == connThrottled:
+		cc.backoff.Success()
+		if cc.backoff.IsReset() {
+			cc.state.Store(connRunning)
+			c.redistributeLocked(false)
+		} else {
+			c.startBackoffLocked(cc)
+		}
+	case state == connInit:
+		cc.state.Store(connRunning)
+		c.redistributeLocked(false)
+	}
+}
+
+func (c *Consumer) startBackoffLocked(cc *consumerConn) {
+	cc.state.Store(connBackoff)
+	interval := cc.backoff.Interval()
+	c.log.Info("backing off", "addr", cc.addr, "interval", interval)
+	if cc.throttle != nil {
+		cc.throttle.Stop()
+	}
+	cc.throttle = time.AfterFunc(interval, func() { c.endBackoff(cc) })
+	c.redistributeLocked(false)
+}
+
+// endBackoff moves a connection from backoff to RDY 1 ("test the waters").
+func (c *Consumer) endBackoff(cc *consumerConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != consumerRunning || c.conns[cc.addr] != cc || cc.state.Load() != connBackoff {
+		return
+	}
+	cc.state.Store(connThrottled)
+	c.redistributeLocked(false)
+}
+
+// removeConn forgets a connection that ended and releases its RDY.
+func (c *Consumer) removeConn(cc *consumerConn, err error) {
+	cc.queue.close()
+	cc.client.CloseStream()
+	c.mu.Lock()
+	removed := c.conns[cc.addr] == cc
+	if removed {
+		delete(c.conns, cc.addr)
+		if cc.throttle != nil {
+			cc.throttle.Stop()
+		}
+		c.redistributeLocked(false)
+	}
+	closing := c.state != consumerRunning
+	c.mu.Unlock()
+	close(cc.done)
+	if !removed || closing {
+		return
+	}
+	c.log.Warn("nsqd connection lost", "addr", cc.addr, "error", err)
+	if h := c.Hooks.OnDisconnect; h != nil {
+		h(cc.addr, err)
+	}
+}
+
+// rdyLoop redistributes RDY periodically: it rotates RDY among
+// connections when there are more than max_in_flight, and takes the share
+// of connections that went idle.
+func (c *Consumer) rdyLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.RdyRedistributeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		c.redistributeLocked(true)
+		c.mu.Unlock()
+	}
+}
+
+// redistributeLocked computes every connection's RDY (gnsq's rules) and
+// sends the changes, lowering before raising so the sum sent never exceeds
+// max_in_flight. rotate moves RDY on to the connections that waited longest
+// when there are more connections than max_in_flight.
+func (c *Consumer) redistributeLocked(rotate bool) {
+	if c.state != consumerRunning || len(c.conns) == 0 {
+		return
+	}
+	conns := make([]*consumerConn, 0, len(c.conns))
+	for _, cc := range c.conns {
+		conns = append(conns, cc)
+	}
+	sort.Slice(conns, func(i, j int) bool { return conns[i].addr < conns[j].addr })
+	target := make(map[*consumerConn]int, len(conns))
+	if len(conns) > c.maxInFlight {
+		c.unsaturatedReady(conns, target, rotate)
+	} else {
+		c.saturatedReady(conns, target)
+	}
+	for _, raise := range []bool{false, true} {
+		for _, cc := range conns {
+			n := min(target[cc], cc.client.MaxReadyCount())
+			cur := cc.client.ReadyCount()
+			if n == cur || (n > cur) != raise {
+				continue
+			}
+			if err := cc.client.Ready(n); err != nil {
+				c.log.Warn("RDY failed", "addr", cc.addr, "count", n, "error", err)
+			}
+		}
+	}
+}
+
+// unsaturatedReady: more connections than max_in_flight. Connections in
+// backoff get 0; max_in_flight others get RDY 1: the current holders, or
+// on rotation those that waited longest.
+func (c *Consumer) unsaturatedReady(conns []*consumerConn, target map[*consumerConn]int, rotate bool) {
+	var candidates []*consumerConn
+	for _, cc := range conns {
+		if cc.state.Load() != connBackoff {
+			candidates = append(candidates, cc)
+		}
+	}
+	holds := func(cc *consumerConn) bool { return cc.client.ReadyCount() > 0 && !rotate }
+	sort.SliceStable(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if holds(a) != holds(b) {
+			return holds(a)
+		}
+		return a.lastRdyTurn.Before(b.lastRdyTurn)
+	})
+	now := time.Now()
+	for i, cc := range candidates {
+		if i >= c.maxInFlight {
+			break
+		}
+		target[cc] = 1
+		if !holds(cc) {
+			cc.lastRdyTurn = now
+		}
+	}
+}
+
+// saturatedReady: max_in_flight covers every connection. Backoff gets 0;
+// new, throttled and idle connections 1; the running ones share the rest,
+// the remainder going +1 to random ones.
+func (c *Consumer) saturatedReady(conns []*consumerConn, target map[*consumerConn]int) {
+	idleSince := time.Now().Add(-c.cfg.LowReadyIdleTimeout).UnixNano()
+	var active []*consumerConn
+	assigned := 0
+	for _, cc := range conns {
+		switch state := cc.state.Load(); {
+		case state == connBackoff:
+			target[cc] = 0
+		case state == connInit, state == connThrottled, cc.lastMessage.Load() < idleSince:
+			target[cc] = 1
+			assigned++
+		default:
+			active = append(active, cc)
+		}
+	}
+	if len(active) == 0 {
+		return
+	}
+	available := c.maxInFlight - assigned
+	share := available / len(active)
+	for _, cc := range active {
+		target[cc] = share
+	}
+	for _, i := range rand.Perm(len(active))[:available%len(active)] {
+		target[active[i]]++
+	}
+}
+
+// pollLookupd queries lookupd after a random part of the interval, then
+// every interval plus jitter.
+func (c *Consumer) pollLookupd() {
+	defer c.wg.Done()
+	interval := c.cfg.LookupdPollInterval
+	jitter := func() time.Duration {
+		return time.Duration(rand.Float64() * c.cfg.LookupdPollJitter * float64(interval))
+	}
+	delay := jitter()
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-c.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		c.queryLookupd()
+		delay = interval + jitter()
+	}
+}
+
+// lookupResponse is the part of nsqlookupd's /lookup answer the consumer uses.
+type lookupResponse struct {
+	Producers []struct {
+		BroadcastAddress string `json:"broadcast_address"`
+		TCPPort          int    `json:"tcp_port"`
+	} `json:"producers"`
+}
+
+// queryLookupd asks every lookupd (concurrently) for the topic's nsqd and
+// connects to those not yet connected. Failures are reported, not fatal.
+func (c *Consumer) queryLookupd() {
+	results := make([][]string, len(c.lookupds))
+	var wg sync.WaitGroup
+	for i, l := range c.lookupds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addrs, err := c.lookup(l)
+			if err != nil {
+				c.log.Warn("lookupd query failed", "lookupd", l.Address(), "error", err)
+				c.reportError(err)
+			}
+			results[i] = addrs
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, addrs := range results {
+		for _, addr := range addrs {
+			if !seen[addr] {
+				seen[addr] = true
+				c.connectDiscovered(addr)
+			}
+		}
+	}
+}
+
+// lookup returns the "host:port" of the topic's producers on one lookupd.
+// An unknown topic (404) means no producers yet, not an error.
+func (c *Consumer) lookup(l *LookupdClient) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LookupdRequestTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	raw, err := l.Lookup(ctx, c.topic)
+	var he *HTTPError
+	if errors.As(err, &he) && he.StatusCode == 404 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gnsq: lookupd %s: %w", l.Address(), err)
+	}
+	var resp lookupResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, &ProtocolError{Reason: fmt.Sprintf("lookupd %s: bad /lookup answer: %v", l.Address(), err)}
+	}
+	var addrs []string
+	for _, p := range resp.Producers {
+		if p.BroadcastAddress == "" || p.TCPPort <= 0 || p.TCPPort > 65535 {
+			return addrs, &ProtocolError{Reason: fmt.Sprintf("lookupd %s: producer without a valid address (%q, %d)", l.Address(), p.BroadcastAddress, p.TCPPort)}
+		}
+		addrs = append(addrs, net.JoinHostPort(p.BroadcastAddress, strconv.Itoa(p.TCPPort)))
+	}
+	return addrs, nil
+}
+
+// connectDiscovered connects (in the background) to an nsqd found through
+// lookupd, unless it is connected, being connected, or given directly. It
+// is not reconnected when it drops: a later poll that still lists it does.
+func (c *Consumer) connectDiscovered(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != consumerRunning || c.conns[addr] != nil || c.connecting[addr] {
+		return
+	}
+	for _, a := range c.nsqdAddrs {
+		if a == addr {
+			return
+		}
+	}
+	c.connecting[addr] = true
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_, err := c.connect(addr)
+		c.mu.Lock()
+		delete(c.connecting, addr)
+		c.mu.Unlock()
+		if err != nil && c.running() {
+			c.log.Warn("nsqd connection failed", "addr", addr, "error", err)
+			c.reportError(err)
+		}
+	}()
+}
+
+// messageQueue hands messages from a connection's reader to its handler
+// goroutine: the reader appends, and wakes the handler once per batch.
+type messageQueue struct {
+	mu     sync.Mutex
+	items  []*Message
+	closed bool
+	ready  chan struct{} // capacity 1
+}
+
+// push appends m; wake signals the end of a batch.
+func (q *messageQueue) push(m *Message, wake bool) {
+	q.mu.Lock()
+	if !q.closed {
+		q.items = append(q.items, m)
+	}
+	q.mu.Unlock()
+	if wake {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take waits for messages and returns them, reusing spare's storage; ok is
+// false once the queue is closed (queued messages are then dropped: their
+// connection is gone, nsqd redelivers them).
+func (q *messageQueue) take(spare []*Message) (batch []*Message, ok bool) {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return nil, false
+		}
+		if len(q.items) > 0 {
+			batch, q.items = q.items, spare
+			q.mu.Unlock()
+			return batch, true
+		}
+		q.mu.Unlock()
+		<-q.ready
+	}
+}
+
+func (q *messageQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.items = nil
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
