@@ -79,21 +79,26 @@ type Server struct {
 // StartNsqd starts nsqd with extra flags (e.g. "--max-msg-size=1024").
 func StartNsqd(t testing.TB, flags ...string) *Server {
 	data := t.TempDir()
-	s := startServer(t, "nsqd", append([]string{"--data-path=" + data}, flags...))
+	s := startServer(t, "nsqd", "127.0.0.1:"+strconv.Itoa(FreePort(t)), append([]string{"--data-path=" + data}, flags...))
 	s.DataDir = data
 	return s
 }
 
 // StartLookupd starts nsqlookupd.
 func StartLookupd(t testing.TB, flags ...string) *Server {
-	return startServer(t, "nsqlookupd", flags)
+	return startServer(t, "nsqlookupd", "127.0.0.1:"+strconv.Itoa(FreePort(t)), flags)
 }
 
-// startServer runs name on free loopback TCP and HTTP ports, stopped with
-// the test.
-func startServer(t testing.TB, name string, flags []string) *Server {
+// StartLookupdAt starts nsqlookupd with its HTTP API on httpAddr (for
+// tests where a client knows the address before the server is up).
+func StartLookupdAt(t testing.TB, httpAddr string, flags ...string) *Server {
+	return startServer(t, "nsqlookupd", httpAddr, flags)
+}
+
+// startServer runs name on loopback, HTTP on http and TCP on a free port;
+// it stops with the test.
+func startServer(t testing.TB, name, http string, flags []string) *Server {
 	tcp := "127.0.0.1:" + strconv.Itoa(FreePort(t))
-	http := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	args := append([]string{
 		"--tcp-address=" + tcp,
 		"--http-address=" + http,

@@ -1,12 +1,16 @@
-// Command pubbench compares the publishing speed of nsqd's bench_writer,
-// go-nsq v1.1.0's Producer and libgnsq's core Producer against a real
-// nsqd that it starts (and stops) itself.
+// Command nsqbench compares libgnsq's core against nsqd's own benchmark
+// tools and go-nsq v1.1.0, on a real nsqd that it starts (and stops)
+// itself: publishing (nsqd's bench_writer, go-nsq's Producer and our
+// Producer: MPUB, synchronous PUB, asynchronous PUB) and consuming (nsqd's
+// bench_reader, go-nsq's Consumer and our Consumer).
 //
-//	cd bench && go run ./cmd/pubbench [-quick] [-rounds 5] [-n 200000] [-m 20000]
+// Usage:
 //
-// Every measurement uses a fresh topic, is checked against nsqd's
-// /stats message_count and is repeated -rounds times, the clients taking
-// turns within each round. The result is printed as a Markdown table.
+//	cd bench && go run ./cmd/nsqbench [-quick] [-rounds 5] [-n 200000] [-m 20000] [-sub-n 200000]
+//
+// Every measurement uses a fresh topic, is checked against nsqd's /stats
+// and is repeated -rounds times, the clients taking turns within each
+// round. The results are printed as Markdown tables.
 package main
 
 import (
@@ -17,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,27 +30,38 @@ import (
 
 const (
 	clientBenchWriter = "bench_writer"
+	clientBenchReader = "bench_reader"
 	clientGoNSQ       = "go-nsq"
 	clientOurs        = "ours"
 )
 
+const (
+	kindPub = "pub"
+	kindSub = "sub"
+)
+
 type metric struct {
 	key     string // short name, used in topics and profile names
+	kind    string // kindPub or kindSub: which table it goes to
 	title   string
 	clients []string
 	run     func(e *env, client, topic, profName string) (phaseResult, error)
 	count   func(o *options) int
+	// verify checks nsqd's /stats after a run; nil when run verifies
+	// itself (the consume metric must check while connected).
+	verify func(e *env, client, topic string, pr phaseResult) error
 }
 
 type options struct {
-	nsqdBin, bwBin string
-	n, m, rounds   int
-	warmup         int
-	bwRunfor       time.Duration
-	bwProcs        int
-	cpuProfile     string
-	metrics        string
-	timeout        time.Duration
+	nsqdBin, bwBin, brBin string
+	n, m, subN, rounds    int
+	warmup                int
+	subRdy                int
+	bwRunfor, brRunfor    time.Duration
+	bwProcs, brProcs      int
+	cpuProfile            string
+	metrics               string
+	timeout               time.Duration
 }
 
 func main() {
@@ -56,16 +72,21 @@ func run() int {
 	var o options
 	flag.StringVar(&o.nsqdBin, "nsqd-bin", "", "nsqd binary (default: build/bin/nsqd of the repository, found from the working directory upwards)")
 	flag.StringVar(&o.bwBin, "bench-writer-bin", "", "bench_writer binary (default: build/bin/bench_writer next to nsqd)")
+	flag.StringVar(&o.brBin, "bench-reader-bin", "", "bench_reader binary (default: build/bin/bench_reader next to nsqd)")
 	flag.IntVar(&o.n, "n", 200000, "messages per MPUB measurement (batches of 100)")
 	flag.IntVar(&o.m, "m", 20000, "messages per PUB measurement (sync and async)")
+	flag.IntVar(&o.subN, "sub-n", 200000, "messages per consume measurement (go-nsq and ours; bench_reader runs for a time)")
+	flag.IntVar(&o.subRdy, "sub-rdy", 2500, "consumers' max_in_flight / RDY (nsqd refuses more than its --max-rdy-count, 2500 by default)")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds; each measures every client once per metric")
 	flag.IntVar(&o.warmup, "warmup", 1, "extra rounds run first and not reported (nsqd and the Go runtimes settle)")
 	flag.DurationVar(&o.bwRunfor, "bw-runfor", 0, "bench_writer -runfor (it runs for a time, not a count); 0: as long as go-nsq's and our MPUB runs took (median so far)")
 	flag.IntVar(&o.bwProcs, "bw-conns", 1, "bench_writer connections (its GOMAXPROCS; 1 = one batch outstanding like the others)")
+	flag.DurationVar(&o.brRunfor, "br-runfor", 0, "bench_reader -runfor (it runs for a time, not a count); 0: as long as our consume runs took (median so far)")
+	flag.IntVar(&o.brProcs, "br-conns", 1, "bench_reader connections (its GOMAXPROCS; 1 = one connection like the others)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each of OUR phases to `prefix`.<metric>.r<round>.pprof")
-	flag.StringVar(&o.metrics, "metrics", "mpub,pub,pubasync", "comma-separated metrics to run (mpub, pub, pubasync)")
+	flag.StringVar(&o.metrics, "metrics", "mpub,pub,pubasync,sub", "comma-separated metrics to run (mpub, pub, pubasync, sub)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "abort (and stop nsqd) when the whole run takes longer")
-	quick := flag.Bool("quick", false, "smoke test: small -n/-m, 2 rounds, short bench_writer run (explicit flags still win)")
+	quick := flag.Bool("quick", false, "smoke test: small -n/-m/-sub-n, 2 rounds, no warm-up (explicit flags still win)")
 	flag.Parse()
 
 	if *quick {
@@ -77,6 +98,9 @@ func run() int {
 		if !set["m"] {
 			o.m = 1000
 		}
+		if !set["sub-n"] {
+			o.subN = 20000
+		}
 		if !set["rounds"] {
 			o.rounds = 2
 		}
@@ -84,23 +108,24 @@ func run() int {
 			o.warmup = 0
 		}
 	}
-	if o.n <= 0 || o.m <= 0 || o.rounds <= 0 || o.warmup < 0 || o.bwProcs <= 0 || o.bwRunfor < 0 {
-		fmt.Fprintln(os.Stderr, "pubbench: -n, -m, -rounds and -bw-conns must be positive, -warmup and -bw-runfor not negative")
+	if o.n <= 0 || o.m <= 0 || o.subN <= 0 || o.subRdy <= 0 || o.rounds <= 0 || o.warmup < 0 ||
+		o.bwProcs <= 0 || o.brProcs <= 0 || o.bwRunfor < 0 || o.brRunfor < 0 {
+		fmt.Fprintln(os.Stderr, "nsqbench: -n, -m, -sub-n, -sub-rdy, -rounds, -bw-conns and -br-conns must be positive, -warmup, -bw-runfor and -br-runfor not negative")
 		return 2
 	}
 	if err := resolveBinaries(&o); err != nil {
-		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		fmt.Fprintln(os.Stderr, "nsqbench:", err)
 		return 2
 	}
-	metrics, err := selectMetrics(o.metrics)
+	metrics, err := selectMetrics(&o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		fmt.Fprintln(os.Stderr, "nsqbench:", err)
 		return 2
 	}
 
 	nsqd, err := startNsqd(o.nsqdBin)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "pubbench:", err)
+		fmt.Fprintln(os.Stderr, "nsqbench:", err)
 		return 1
 	}
 	// nsqd is stopped exactly once: at the end, on error, on a signal or
@@ -109,7 +134,7 @@ func run() int {
 	stopNsqd := func() {
 		stopOnce.Do(func() {
 			if err := nsqd.stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "pubbench:", err)
+				fmt.Fprintln(os.Stderr, "nsqbench:", err)
 			}
 		})
 	}
@@ -120,23 +145,27 @@ func run() int {
 	go func() {
 		select {
 		case s := <-sigs:
-			fmt.Fprintf(os.Stderr, "pubbench: %v: stopping nsqd\n", s)
+			fmt.Fprintf(os.Stderr, "nsqbench: %v: stopping nsqd\n", s)
 		case <-time.After(o.timeout):
-			fmt.Fprintf(os.Stderr, "pubbench: run exceeded -timeout %v: stopping nsqd\n", o.timeout)
+			fmt.Fprintf(os.Stderr, "nsqbench: run exceeded -timeout %v: stopping nsqd\n", o.timeout)
 		}
 		stopNsqd()
 		os.Exit(1)
 	}()
 
 	fmt.Fprintf(os.Stderr, "nsqd %s (pid %d) tcp %s http %s\n", o.nsqdBin, nsqd.cmd.Process.Pid, nsqd.tcpAddr, nsqd.httpAddr)
-	fmt.Fprintf(os.Stderr, "N=%d (MPUB) M=%d (PUB) rounds=%d (+%d warm-up) body=100 B batch=100 bench_writer: -runfor=%s, %d connection(s)\n",
-		o.n, o.m, o.rounds, o.warmup, o.bwRunforString(), o.bwProcs)
+	fmt.Fprintf(os.Stderr, "N=%d (MPUB) M=%d (PUB) sub-N=%d RDY %d (consume) rounds=%d (+%d warm-up) body=100 B batch=100\n",
+		o.n, o.m, o.subN, o.subRdy, o.rounds, o.warmup)
+	fmt.Fprintf(os.Stderr, "bench_writer: -runfor=%s, %d connection(s); bench_reader: -runfor=%s, %d connection(s)\n",
+		o.bwRunforString(), o.bwProcs, o.brRunforString(), o.brProcs)
 
 	e := &env{
 		nsqd: nsqd, bwBin: o.bwBin, bwProcs: o.bwProcs,
+		brBin: o.brBin, brProcs: o.brProcs, subRdy: o.subRdy,
 		batchSize: 100, size: 100, cpuProfile: o.cpuProfile,
-		asyncWait: 2 * time.Minute,
+		asyncWait: 2 * time.Minute, consumeWait: 2 * time.Minute,
 	}
+	defer e.closeFiller()
 	e.body = make([]byte, e.size)
 	for i := range e.body {
 		e.body[i] = 'a' + byte(i%26)
@@ -148,14 +177,15 @@ func run() int {
 
 	results, err := measure(e, &o, metrics)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "pubbench: FAILED:", err)
+		fmt.Fprintln(os.Stderr, "nsqbench: FAILED:", err)
 		return 1
 	}
 	printReport(os.Stdout, &o, metrics, results)
 	return 0
 }
 
-// resolveBinaries fills in the default paths of nsqd and bench_writer.
+// resolveBinaries fills in the default paths of nsqd, bench_writer and
+// bench_reader.
 func resolveBinaries(o *options) error {
 	if o.nsqdBin == "" {
 		dir, err := os.Getwd()
@@ -178,7 +208,10 @@ func resolveBinaries(o *options) error {
 	if o.bwBin == "" {
 		o.bwBin = filepath.Join(filepath.Dir(o.nsqdBin), "bench_writer")
 	}
-	for _, b := range []string{o.nsqdBin, o.bwBin} {
+	if o.brBin == "" {
+		o.brBin = filepath.Join(filepath.Dir(o.nsqdBin), "bench_reader")
+	}
+	for _, b := range []string{o.nsqdBin, o.bwBin, o.brBin} {
 		if _, err := os.Stat(b); err != nil {
 			return err
 		}
@@ -186,10 +219,12 @@ func resolveBinaries(o *options) error {
 	return nil
 }
 
-func allMetrics() []metric {
+func allMetrics(o *options) []metric {
 	return []metric{
 		{
 			key:     "mpub",
+			kind:    kindPub,
+			verify:  verifyPublished,
 			title:   "MPUB, 100 x 100 B per batch, 1 batch outstanding",
 			clients: []string{clientBenchWriter, clientGoNSQ, clientOurs},
 			count:   func(o *options) int { return o.n },
@@ -206,6 +241,8 @@ func allMetrics() []metric {
 		},
 		{
 			key:     "pub",
+			kind:    kindPub,
+			verify:  verifyPublished,
 			title:   "PUB 100 B, synchronous",
 			clients: []string{clientGoNSQ, clientOurs},
 			count:   func(o *options) int { return o.m },
@@ -218,6 +255,8 @@ func allMetrics() []metric {
 		},
 		{
 			key:     "pubasync",
+			kind:    kindPub,
+			verify:  verifyPublished,
 			title:   "PUB 100 B, async (all outstanding)",
 			clients: []string{clientGoNSQ, clientOurs},
 			count:   func(o *options) int { return o.m },
@@ -228,10 +267,28 @@ func allMetrics() []metric {
 				return e.oursPublishAsync(topic, e.count, prof)
 			},
 		},
+		{
+			key:     "sub",
+			kind:    kindSub,
+			title:   "consume 100 B, 1 connection, RDY/max_in_flight " + strconv.Itoa(o.subRdy),
+			clients: []string{clientBenchReader, clientGoNSQ, clientOurs},
+			count:   func(o *options) int { return o.subN },
+			run: func(e *env, client, topic, prof string) (phaseResult, error) {
+				switch client {
+				case clientBenchReader:
+					return e.runBenchReader(topic)
+				case clientGoNSQ:
+					return e.goNSQConsume(topic, e.count)
+				default:
+					return e.oursConsume(topic, e.count, prof)
+				}
+			},
+		},
 	}
 }
 
-func selectMetrics(list string) ([]metric, error) {
+func selectMetrics(o *options) ([]metric, error) {
+	list := o.metrics
 	want := map[string]bool{}
 	for _, k := range strings.Split(list, ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -239,14 +296,14 @@ func selectMetrics(list string) ([]metric, error) {
 		}
 	}
 	var out []metric
-	for _, m := range allMetrics() {
+	for _, m := range allMetrics(o) {
 		if want[m.key] {
 			out = append(out, m)
 			delete(want, m.key)
 		}
 	}
 	for k := range want {
-		return nil, fmt.Errorf("unknown metric %q (want mpub, pub, pubasync)", k)
+		return nil, fmt.Errorf("unknown metric %q (want mpub, pub, pubasync, sub)", k)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no metric selected")
@@ -262,7 +319,7 @@ type samples map[string]map[string][]phaseResult
 // round to round. Warm-up results are verified but not kept.
 func measure(e *env, o *options, metrics []metric) (samples, error) {
 	res := samples{}
-	all := samples{} // warm-up included: for the automatic -runfor
+	all := samples{} // warm-up included: for the automatic -runfor and fill
 	runID := time.Now().Format("150405")
 	for r := 1 - o.warmup; r <= o.rounds; r++ {
 		label := fmt.Sprintf("round %d/%d", r, o.rounds)
@@ -277,16 +334,23 @@ func measure(e *env, o *options, metrics []metric) (samples, error) {
 			e.count = m.count(o)
 			k := len(m.clients)
 			for i := 0; i < k; i++ {
-				// The first round ends with bench_writer, so an
+				// The first round ends with nsqd's tool, so an
 				// automatic -runfor has the other clients' times to go by.
 				client := m.clients[(i+r+o.warmup)%k]
-				if client == clientBenchWriter {
+				switch client {
+				case clientBenchWriter:
 					e.bwRunfor = o.bwRunfor
 					if e.bwRunfor == 0 {
-						e.bwRunfor = autoRunfor(all[m.key])
+						e.bwRunfor = autoRunfor(all[m.key], clientGoNSQ, clientOurs)
 					}
+				case clientBenchReader:
+					e.brRunfor = o.brRunfor
+					if e.brRunfor == 0 {
+						e.brRunfor = autoRunfor(all[m.key], clientOurs)
+					}
+					e.brRate = expectedReaderRate(all[m.key])
 				}
-				topic := fmt.Sprintf("pubbench-%s-%s-%s-r%d", runID, m.key, strings.ReplaceAll(client, "_", "-"), r+o.warmup)
+				topic := fmt.Sprintf("nsqbench-%s-%s-%s-r%d", runID, m.key, strings.ReplaceAll(client, "_", "-"), r+o.warmup)
 				// Start every phase from a collected heap.
 				runtime.GC()
 				prof := fmt.Sprintf("%s.r%d", m.key, r)
@@ -297,8 +361,10 @@ func measure(e *env, o *options, metrics []metric) (samples, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
 				}
-				if err := verify(e, client, topic, pr); err != nil {
-					return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+				if m.verify != nil {
+					if err := m.verify(e, client, topic, pr); err != nil {
+						return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+					}
 				}
 				if err := e.nsqd.deleteTopic(topic); err != nil {
 					return nil, fmt.Errorf("delete topic %s: %w", topic, err)
@@ -315,11 +381,11 @@ func measure(e *env, o *options, metrics []metric) (samples, error) {
 	return res, nil
 }
 
-// autoRunfor is the median duration of go-nsq's and our runs so far
-// (300 ms if there are none), rounded to the millisecond, at least 50 ms.
-func autoRunfor(byClient map[string][]phaseResult) time.Duration {
+// autoRunfor is the median duration of the clients' runs so far (300 ms
+// if there are none), rounded to the millisecond, at least 50 ms.
+func autoRunfor(byClient map[string][]phaseResult, clients ...string) time.Duration {
 	var ds []float64
-	for _, c := range []string{clientGoNSQ, clientOurs} {
+	for _, c := range clients {
 		for _, pr := range byClient[c] {
 			ds = append(ds, float64(pr.elapsed))
 		}
@@ -334,6 +400,23 @@ func autoRunfor(byClient map[string][]phaseResult) time.Duration {
 	return d
 }
 
+// expectedReaderRate guesses bench_reader's rate (msg/s), to fill its
+// topic: the fastest bench_reader run so far, else twice our median, else
+// 1,000,000.
+func expectedReaderRate(byClient map[string][]phaseResult) float64 {
+	best := 0.0
+	for _, pr := range byClient[clientBenchReader] {
+		best = max(best, pr.rate)
+	}
+	if best > 0 {
+		return best
+	}
+	if ours := byClient[clientOurs]; len(ours) > 0 {
+		return 2 * spreadOf(rates(ours)).med
+	}
+	return 1e6
+}
+
 func (o *options) bwRunforString() string {
 	if o.bwRunfor == 0 {
 		return "auto (median duration of the go-nsq and ours MPUB runs)"
@@ -341,9 +424,16 @@ func (o *options) bwRunforString() string {
 	return o.bwRunfor.String()
 }
 
-// verify checks nsqd's message_count of the phase's topic against what
-// the client reported as published.
-func verify(e *env, client, topic string, pr phaseResult) error {
+func (o *options) brRunforString() string {
+	if o.brRunfor == 0 {
+		return "auto (median duration of our consume runs)"
+	}
+	return o.brRunfor.String()
+}
+
+// verifyPublished checks nsqd's message_count of the phase's topic against
+// what the client reported as published.
+func verifyPublished(e *env, client, topic string, pr phaseResult) error {
 	got, err := e.nsqd.messageCount(topic)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)

@@ -69,7 +69,7 @@ func startNsqdOnce(bin string) (*nsqdProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pick free ports: %w", err)
 	}
-	dataDir, err := os.MkdirTemp("", "pubbench-nsqd-")
+	dataDir, err := os.MkdirTemp("", "nsqbench-nsqd-")
 	if err != nil {
 		return nil, err
 	}
@@ -183,27 +183,84 @@ func (p *nsqdProc) do(method, path string) ([]byte, error) {
 	return body, nil
 }
 
+// topicStats is the part of nsqd's /stats for one topic that the
+// benchmark checks.
+type topicStats struct {
+	TopicName    string         `json:"topic_name"`
+	Depth        int64          `json:"depth"`
+	MessageCount uint64         `json:"message_count"`
+	Channels     []channelStats `json:"channels"`
+}
+
+type channelStats struct {
+	ChannelName   string        `json:"channel_name"`
+	Depth         int64         `json:"depth"`
+	InFlightCount int64         `json:"in_flight_count"`
+	DeferredCount int64         `json:"deferred_count"`
+	MessageCount  uint64        `json:"message_count"`
+	RequeueCount  uint64        `json:"requeue_count"`
+	TimeoutCount  uint64        `json:"timeout_count"`
+	ClientCount   int           `json:"client_count"`
+	Clients       []clientStats `json:"clients"`
+}
+
+type clientStats struct {
+	UserAgent     string `json:"user_agent"`
+	ReadyCount    int64  `json:"ready_count"`
+	InFlightCount int64  `json:"in_flight_count"`
+	MessageCount  uint64 `json:"message_count"`
+	FinishCount   uint64 `json:"finish_count"`
+	RequeueCount  uint64 `json:"requeue_count"`
+}
+
+// stats returns /stats of one topic (clients included, memory statistics
+// left out: they stop nsqd's world).
+func (p *nsqdProc) stats(topic string) (*topicStats, error) {
+	body, err := p.get("/stats?format=json&include_mem=false&topic=" + url.QueryEscape(topic))
+	if err != nil {
+		return nil, err
+	}
+	var stats struct {
+		Topics []topicStats `json:"topics"`
+	}
+	if err := json.Unmarshal(body, &stats); err != nil {
+		return nil, fmt.Errorf("decode /stats: %w", err)
+	}
+	for i := range stats.Topics {
+		if stats.Topics[i].TopicName == topic {
+			return &stats.Topics[i], nil
+		}
+	}
+	return nil, errors.New("topic " + topic + " missing from /stats")
+}
+
+// channel returns the stats of one of the topic's channels.
+func (t *topicStats) channel(name string) (*channelStats, error) {
+	for i := range t.Channels {
+		if t.Channels[i].ChannelName == name {
+			return &t.Channels[i], nil
+		}
+	}
+	return nil, fmt.Errorf("channel %s/%s missing from /stats", t.TopicName, name)
+}
+
 // messageCount is the topic's message_count from /stats.
 func (p *nsqdProc) messageCount(topic string) (uint64, error) {
-	body, err := p.get("/stats?format=json&topic=" + url.QueryEscape(topic))
+	t, err := p.stats(topic)
 	if err != nil {
 		return 0, err
 	}
-	var stats struct {
-		Topics []struct {
-			TopicName    string `json:"topic_name"`
-			MessageCount uint64 `json:"message_count"`
-		} `json:"topics"`
+	return t.MessageCount, nil
+}
+
+// createChannel creates topic and channel, so that messages published to
+// the topic go straight into the channel.
+func (p *nsqdProc) createChannel(topic, channel string) error {
+	if _, err := p.do(http.MethodPost, "/topic/create?topic="+url.QueryEscape(topic)); err != nil {
+		return err
 	}
-	if err := json.Unmarshal(body, &stats); err != nil {
-		return 0, fmt.Errorf("decode /stats: %w", err)
-	}
-	for _, t := range stats.Topics {
-		if t.TopicName == topic {
-			return t.MessageCount, nil
-		}
-	}
-	return 0, errors.New("topic " + topic + " missing from /stats")
+	_, err := p.do(http.MethodPost, "/channel/create?topic="+url.QueryEscape(topic)+"&channel="+url.QueryEscape(channel))
+	return err
 }
 
 // deleteTopic drops a measured topic so its messages do not weigh on

@@ -35,17 +35,24 @@ func newResult(msgs int64, elapsed time.Duration) phaseResult {
 
 // env is what every phase needs.
 type env struct {
-	nsqd       *nsqdProc
-	bwBin      string
-	bwRunfor   time.Duration
-	bwProcs    int
-	batchSize  int
-	size       int
-	cpuProfile string // prefix of our CPU profiles; "" for none
-	body       []byte
-	batches    [][]byte // one MPUB batch: batchSize times body
-	asyncWait  time.Duration
-	count      int // messages of the current metric (N or M)
+	nsqd        *nsqdProc
+	bwBin       string
+	bwRunfor    time.Duration
+	bwProcs     int
+	brBin       string
+	brRunfor    time.Duration
+	brProcs     int
+	brRate      float64 // expected bench_reader msg/s, to size its topic
+	subRdy      int     // consumers' max_in_flight (RDY)
+	batchSize   int
+	size        int
+	cpuProfile  string // prefix of our CPU profiles; "" for none
+	body        []byte
+	batches     [][]byte // one MPUB batch: batchSize times body
+	asyncWait   time.Duration
+	consumeWait time.Duration
+	count       int            // messages of the current metric (N, M or sub-N)
+	filler      *gnsq.Producer // fills the consume topics (not timed)
 }
 
 // batchesOf calls fn with the bodies of consecutive MPUBs totalling n
