@@ -1,5 +1,5 @@
 // Command demo publishes a few messages with the libgnsq Producer and
-// reads them back from nsqd. ./build.sh demo starts an nsqd and runs it.
+// consumes them back with the Consumer. ./build.sh demo starts an nsqd and runs it.
 package main
 
 import (
@@ -43,27 +43,27 @@ func main() {
 	check(err)
 	fmt.Printf("nsqd /stats for %s: %.200s\n", topic, stats)
 
-	// Read the four messages back on a low-level connection.
-	conn, err := gnsq.NewNsqdTCPClient(*nsqdAddr, nil)
+	// Read the four messages back with a Consumer: the handler's nil return
+	// finishes each message.
+	received := make(chan string, 4)
+	cfg := gnsq.NewConfig()
+	check(cfg.Set("max_in_flight", "10"))
+	consumer, err := gnsq.NewConsumer(topic, "demo", []string{*nsqdAddr}, nil, func(m *gnsq.Message) error {
+		received <- fmt.Sprintf("%q (attempt %d)", m.Body, m.Attempts)
+		return nil
+	}, cfg)
 	check(err)
-	defer conn.CloseStream()
-	check(conn.Connect())
-	_, err = conn.Identify()
-	check(err)
-	check(conn.Subscribe(topic, "demo"))
-	check(conn.Ready(10))
-	for received := 0; received < 4; {
-		r, err := conn.ReadResponse()
-		check(err)
-		if r.Err != nil {
-			log.Fatal(r.Err)
-		}
-		if r.Message != nil {
-			fmt.Printf("read back: %q (attempt %d)\n", r.Message.Body, r.Message.Attempts)
-			check(conn.Finish(r.Message.ID))
-			received++
+	check(consumer.Start())
+	for i := 0; i < 4; i++ {
+		select {
+		case r := <-received:
+			fmt.Println("consumed:", r)
+		case <-ctx.Done():
+			log.Fatal("timed out waiting for messages")
 		}
 	}
+	consumer.Close()
+	consumer.Join(5 * time.Second)
 	fmt.Println("demo OK")
 }
 
