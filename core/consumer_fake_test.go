@@ -270,3 +270,60 @@ func TestConsumerConstructorErrors(t *testing.T) {
 	c.Close()
 	require.ErrorIs(t, c.Start(), gnsq.ErrClosed)
 }
+
+// An idle connection keeps only RDY 1 (low_ready_idle_timeout) and gets
+// its share back once messages flow again.
+func TestConsumerIdleConnectionGivesUpReady(t *testing.T) {
+	fake := startScriptedNsqd(t)
+	startFakeConsumer(t, fake.Addr, bodyHandler, gnsq.ConsumerHooks{},
+		"max_in_flight", "5", "low_ready_idle_timeout", "0.3", "rdy_redistribute_interval", "0.05")
+	conn := fake.nextConn(t)
+	require.NoError(t, conn.WriteFrame(nsqtest.FrameMessage, testMessage(1, 1, "good")))
+	fake.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 5", "RDY 1")
+	require.NoError(t, conn.WriteFrame(nsqtest.FrameMessage, testMessage(2, 1, "good")))
+	fake.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 5", "RDY 1", "FIN "+msgID(2), "RDY 5")
+}
+
+// RDY never exceeds nsqd's max_rdy_count, whatever max_in_flight says.
+func TestConsumerRespectsMaxRdyCount(t *testing.T) {
+	fake := nsqtest.StartFakeNsqd(t, func(c *nsqtest.FakeConn) {
+		if c.Identify(`{"max_rdy_count": 3}`) != nil {
+			return
+		}
+		if _, err := c.ReadCommand(5 * time.Second); err != nil {
+			return
+		}
+		c.Respond("OK")
+		c.WriteFrame(nsqtest.FrameMessage, testMessage(1, 1, "good"))
+		c.WaitForEOF(time.Minute)
+	})
+	c := startFakeConsumer(t, fake.Addr, bodyHandler, gnsq.ConsumerHooks{}, "max_in_flight", "10")
+	scripted := &scriptedNsqd{FakeNsqd: fake}
+	scripted.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 3")
+	assert.Equal(t, 3, c.TotalReadyCount())
+}
+
+// RDY is redistributed when connections come and go, and new ones start
+// at RDY 1.
+func TestConsumerRedistributesAcrossConnections(t *testing.T) {
+	a, b := startScriptedNsqd(t), startScriptedNsqd(t)
+	c, err := gnsq.NewConsumer("topic", "ch", []string{a.Addr, b.Addr}, nil, bodyHandler,
+		newConfig(t, "max_in_flight", "4", "max_backoff_duration", "1"))
+	require.NoError(t, err)
+	require.NoError(t, c.Start())
+	defer c.Close()
+	connA, connB := a.nextConn(t), b.nextConn(t)
+	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1")
+	b.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1")
+	require.NoError(t, connA.WriteFrame(nsqtest.FrameMessage, testMessage(1, 1, "good")))
+	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 3") // B still new: 1 + 3
+	require.NoError(t, connB.WriteFrame(nsqtest.FrameMessage, testMessage(2, 1, "good")))
+	b.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(2), "RDY 2")
+	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 3", "RDY 2")
+	assert.Equal(t, 4, c.TotalReadyCount())
+
+	b.Close() // B goes away: A gets everything
+	nsqtest.WaitFor(t, 10*time.Second, "A alone", func() bool { return len(c.Connections()) == 1 })
+	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 3", "RDY 2", "RDY 4")
+	assert.Equal(t, 4, c.TotalReadyCount())
+}

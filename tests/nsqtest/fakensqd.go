@@ -32,6 +32,7 @@ type FakeNsqd struct {
 	mu       sync.Mutex
 	commands []string
 	conns    int
+	open     map[net.Conn]bool
 	wg       sync.WaitGroup
 }
 
@@ -57,7 +58,7 @@ func StartFakeNsqd(t testing.TB, script func(c *FakeConn)) *FakeNsqd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &FakeNsqd{Addr: ln.Addr().String(), t: t, ln: ln, script: script}
+	f := &FakeNsqd{Addr: ln.Addr().String(), t: t, ln: ln, script: script, open: map[net.Conn]bool{}}
 	f.wg.Add(1)
 	go f.accept()
 	t.Cleanup(f.Close)
@@ -74,11 +75,17 @@ func (f *FakeNsqd) accept() {
 		f.mu.Lock()
 		f.conns++
 		index := f.conns
+		f.open[conn] = true
 		f.mu.Unlock()
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			defer conn.Close()
+			defer func() {
+				conn.Close()
+				f.mu.Lock()
+				delete(f.open, conn)
+				f.mu.Unlock()
+			}()
 			c := &FakeConn{Index: index, f: f, conn: conn, r: bufio.NewReader(conn)}
 			magic := make([]byte, 4)
 			if _, err := io.ReadFull(c.r, magic); err != nil || string(magic) != "  V2" {
@@ -89,9 +96,15 @@ func (f *FakeNsqd) accept() {
 	}
 }
 
-// Close stops listening and waits for every script to return.
+// Close stops listening, closes every connection (as a dying nsqd would)
+// and waits for every script to return.
 func (f *FakeNsqd) Close() {
 	f.ln.Close()
+	f.mu.Lock()
+	for conn := range f.open {
+		conn.Close()
+	}
+	f.mu.Unlock()
 	f.wg.Wait()
 }
 
