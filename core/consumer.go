@@ -268,10 +268,13 @@ func (c *Consumer) IsStarved() bool {
 	return false
 }
 
-// TotalReadyCount is the sum of the RDY counts sent to every connection.
+// TotalReadyCount is the sum of the RDY counts sent to every connection
+// (a consistent snapshot: RDY changes happen under the same lock).
 func (c *Consumer) TotalReadyCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
-	for _, cc := range c.connections() {
+	for _, cc := range c.conns {
 		n += cc.client.ReadyCount()
 	}
 	return n
@@ -279,8 +282,10 @@ func (c *Consumer) TotalReadyCount() int {
 
 // TotalInFlight is the number of messages received and not yet answered.
 func (c *Consumer) TotalInFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
-	for _, cc := range c.connections() {
+	for _, cc := range c.conns {
 		n += cc.client.InFlight()
 	}
 	return n
@@ -528,8 +533,9 @@ func (c *Consumer) callHandler(m *Message) (err error) {
 	return c.handler(m)
 }
 
+// answer logs a failed FIN/REQ (the connection died: nsqd will redeliver).
 func (c *Consumer) answer(m *Message, err error) {
-	if err != nil && !errors.Is(err, ErrAlreadyResponded) {
+	if err != nil && !errors.Is(err, ErrAlreadyResponded) && c.running() {
 		c.log.Warn("could not answer message", "id", string(m.ID[:]), "error", err)
 	}
 }

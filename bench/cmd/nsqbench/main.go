@@ -113,6 +113,10 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "nsqbench: -n, -m, -sub-n, -sub-rdy, -rounds, -bw-conns and -br-conns must be positive, -warmup, -bw-runfor and -br-runfor not negative")
 		return 2
 	}
+	if o.subRdy > 2500 {
+		fmt.Fprintln(os.Stderr, "nsqbench: -sub-rdy above 2500, the --max-rdy-count of the nsqd it starts")
+		return 2
+	}
 	if err := resolveBinaries(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "nsqbench:", err)
 		return 2
@@ -314,13 +318,34 @@ func selectMetrics(o *options) ([]metric, error) {
 // samples[metricKey][client] holds one phaseResult per round, in order.
 type samples map[string]map[string][]phaseResult
 
-// measure runs the warm-up rounds, then every round; within a round each
-// metric is measured for every client, the clients' order rotating from
-// round to round. Warm-up results are verified but not kept.
+// measure runs the publish metrics, then the consume metric, each group
+// with its own warm-up rounds and rounds (consuming leaves nsqd with a
+// larger heap, which must not shift the publish numbers from round to
+// round). Within a round each metric is measured for every client, the
+// clients' order rotating from round to round. Warm-up results are
+// verified but not kept.
 func measure(e *env, o *options, metrics []metric) (samples, error) {
 	res := samples{}
 	all := samples{} // warm-up included: for the automatic -runfor and fill
 	runID := time.Now().Format("150405")
+	for _, kind := range []string{kindPub, kindSub} {
+		var group []metric
+		for _, m := range metrics {
+			if m.kind == kind {
+				group = append(group, m)
+			}
+		}
+		if err := measureGroup(e, o, group, runID, res, all); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func measureGroup(e *env, o *options, metrics []metric, runID string, res, all samples) error {
+	if len(metrics) == 0 {
+		return nil
+	}
 	for r := 1 - o.warmup; r <= o.rounds; r++ {
 		label := fmt.Sprintf("round %d/%d", r, o.rounds)
 		if r < 1 {
@@ -359,15 +384,15 @@ func measure(e *env, o *options, metrics []metric) (samples, error) {
 				}
 				pr, err := m.run(e, client, topic, prof)
 				if err != nil {
-					return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+					return fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
 				}
 				if m.verify != nil {
 					if err := m.verify(e, client, topic, pr); err != nil {
-						return nil, fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
+						return fmt.Errorf("%s, %s, %s: %w", label, m.key, client, err)
 					}
 				}
 				if err := e.nsqd.deleteTopic(topic); err != nil {
-					return nil, fmt.Errorf("delete topic %s: %w", topic, err)
+					return fmt.Errorf("delete topic %s: %w", topic, err)
 				}
 				all[m.key][client] = append(all[m.key][client], pr)
 				if r >= 1 {
@@ -378,7 +403,7 @@ func measure(e *env, o *options, metrics []metric) (samples, error) {
 			}
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // autoRunfor is the median duration of the clients' runs so far (300 ms
