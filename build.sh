@@ -126,8 +126,8 @@ demo() {
 
 bench() {
 	build
-	log "running bench/cmd/pubbench"
-	(cd "$ROOT/bench" && go run ./cmd/pubbench -nsqd-bin "$BIN/nsqd" -bench-writer-bin "$BIN/bench_writer" "$@")
+	log "running bench/cmd/nsqbench"
+	(cd "$ROOT/bench" && go run ./cmd/nsqbench -nsqd-bin "$BIN/nsqd" -bench-writer-bin "$BIN/bench_writer" -bench-reader-bin "$BIN/bench_reader" "$@")
 }
 
 cmd=${1:-build}

@@ -196,14 +196,15 @@ func (e *env) runBenchReader(topic string) (phaseResult, error) {
 		if err != nil || !starved {
 			return pr, err
 		}
-		if attempt == 3 {
+		if attempt == 4 {
 			return phaseResult{}, fmt.Errorf("bench_reader emptied its channel (%d messages) %d times", fill, attempt)
 		}
 		fmt.Fprintf(os.Stderr, "bench_reader read all %d messages within -runfor %v: again with more\n", fill, e.brRunfor)
 		if err := e.nsqd.deleteTopic(topic); err != nil {
 			return phaseResult{}, fmt.Errorf("delete topic %s: %w", topic, err)
 		}
-		rate = 2 * max(rate, pr.rate)
+		// Its rate is an underestimate when it ran dry: grow fast.
+		rate = 4 * max(rate, pr.rate)
 	}
 }
 
