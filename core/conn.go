@@ -606,9 +606,11 @@ func (c *NsqdTCPClient) flushLoop() {
 }
 
 func (c *NsqdTCPClient) flushLocked() error {
-	if c.cfg.Timeout > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout))
-	}
+	return c.flushWithin(c.cfg.Timeout)
+}
+
+func (c *NsqdTCPClient) flushWithin(timeout time.Duration) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
@@ -701,6 +703,19 @@ func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }
 // Close sends CLS: nsqd stops sending messages and answers CLOSE_WAIT.
 // Use CloseStream to close the socket.
 func (c *NsqdTCPClient) Close() error { return c.Send(StartClose()) }
+
+// closeStreamAfterFlush writes out what SendBuffered left (FINs of
+// handled messages), waiting at most a second and never for a writer
+// stuck on the socket, then closes the socket.
+func (c *NsqdTCPClient) closeStreamAfterFlush() {
+	if c.state.Load() == stateConnected && !c.writeFailed.Load() && c.wmu.TryLock() {
+		if c.state.Load() == stateConnected {
+			_ = c.flushWithin(time.Second)
+		}
+		c.wmu.Unlock()
+	}
+	c.CloseStream()
+}
 
 // CloseStream closes the socket (idempotent) and fires OnClose once.
 func (c *NsqdTCPClient) CloseStream() {

@@ -191,9 +191,9 @@ func (c *Consumer) Run() error {
 	return nil
 }
 
-// Close closes every connection at once and stops reconnecting and
-// polling; in-flight messages are not answered (nsqd redelivers them after
-// its msg_timeout). Handlers already running finish on their own; Join
+// Close closes every connection at once (after writing out answers
+// already given) and stops reconnecting and polling; messages still in
+// flight are not answered (nsqd redelivers them after its msg_timeout). Handlers already running finish on their own; Join
 // waits for them. OnClose fires once. Safe to call from a handler.
 func (c *Consumer) Close() {
 	c.mu.Lock()
@@ -214,7 +214,7 @@ func (c *Consumer) Close() {
 	c.mu.Unlock()
 	for _, cc := range conns {
 		cc.queue.close()
-		cc.client.CloseStream()
+		cc.client.closeStreamAfterFlush()
 	}
 	if h := c.Hooks.OnClose; h != nil {
 		h()

@@ -529,3 +529,30 @@ func TestConsumerClusterThroughLookupd(t *testing.T) {
 	assert.Len(t, c.Connections(), 3)
 	assert.NotContains(t, c.Connections(), nsqds[0].TCPAddr)
 }
+
+// Close writes out the FINs of messages already handled: nothing handled
+// before Close comes back. Close is called from OnFinish of the last
+// message, while its FIN sits in the output buffer.
+func TestConsumerCloseKeepsAnswersGiven(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	topic := uniqueTopic("closefin")
+	publishBodies(t, nsqd.TCPAddr, topic, "f", 500)
+	var finished atomic.Int32
+	var c *gnsq.Consumer
+	c, err := gnsq.NewConsumer(topic, "ch", []string{nsqd.TCPAddr}, nil, func(m *gnsq.Message) error {
+		return nil
+	}, newConfig(t, "max_in_flight", "1000"))
+	require.NoError(t, err)
+	c.Hooks.OnFinish = func(gnsq.MessageID) {
+		if finished.Add(1) == 500 {
+			c.Close()
+		}
+	}
+	require.NoError(t, c.Start())
+	require.True(t, c.Join(20*time.Second))
+	require.Equal(t, int32(500), finished.Load())
+	nsqtest.WaitFor(t, 5*time.Second, "nsqd to see every FIN", func() bool {
+		s := statsOf(t, nsqd, topic, "ch")
+		return s.Depth == 0 && s.InFlight == 0
+	})
+}
