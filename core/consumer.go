@@ -193,8 +193,9 @@ func (c *Consumer) Run() error {
 
 // Close closes every connection at once (after writing out answers
 // already given) and stops reconnecting and polling; messages still in
-// flight are not answered (nsqd redelivers them after its msg_timeout). Handlers already running finish on their own; Join
-// waits for them. OnClose fires once. Safe to call from a handler.
+// flight are not answered (nsqd redelivers them after its msg_timeout).
+// Handlers already running finish on their own; Join waits for them.
+// OnClose fires once. Safe to call from a handler or a hook.
 func (c *Consumer) Close() {
 	c.mu.Lock()
 	if c.state != consumerRunning {
