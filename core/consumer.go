@@ -225,22 +225,7 @@ func (c *Consumer) Close() {
 // Join waits until every goroutine of the consumer (connections, handlers,
 // loops) has exited after Close, or timeout passes (0: forever). It
 // reports whether they exited.
-func (c *Consumer) Join(timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
-	if timeout <= 0 {
-		<-done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
+func (c *Consumer) Join(timeout time.Duration) bool { return waitGroupWithin(&c.wg, timeout) }
 
 // IsRunning reports whether the consumer was started and not closed.
 func (c *Consumer) IsRunning() bool {
@@ -249,14 +234,7 @@ func (c *Consumer) IsRunning() bool {
 	return c.state == consumerRunning
 }
 
-func (c *Consumer) running() bool {
-	select {
-	case <-c.stop:
-		return false
-	default:
-		return true
-	}
-}
+func (c *Consumer) running() bool { return !isClosed(c.stop) }
 
 // IsStarved reports whether any connection has in-flight messages at 85%
 // of its RDY: a batching handler should process what it holds now.
