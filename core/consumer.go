@@ -477,13 +477,25 @@ func (c *Consumer) handle(m *Message) {
 		return
 	}
 	err := c.callHandler(m)
+	if err == nil && m.IsAsync() {
+		return
+	}
+	c.Complete(m, err)
+}
+
+// Complete applies gnsq's rules for a handler that returned err for m:
+// nil finishes the message, a *RequeueMessage requeues it per
+// backoff_on_requeue, any other error requeues it with backoff and fires
+// OnException. A message already answered, or a closed consumer, is left
+// alone. The consumer calls it when the Handler returns; a host that
+// handles messages elsewhere (the C ABI's event queue: its Handler calls
+// EnableAsync) calls it when its own handler is done.
+func (c *Consumer) Complete(m *Message, err error) {
 	if !c.running() || m.HasResponded() {
 		return
 	}
 	if err == nil {
-		if !m.IsAsync() {
-			c.answer(m, m.Finish())
-		}
+		c.answer(m, m.Finish())
 		return
 	}
 	backoff := true
