@@ -1,0 +1,277 @@
+package main
+
+/*
+#include "gnsq.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"sync"
+	"time"
+	"unsafe"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+)
+
+type consumerObj struct {
+	object
+	c *gnsq.Consumer
+
+	mu   sync.Mutex
+	msgs map[uint64]*gnsq.Message // handed out, not yet answered for good
+}
+
+func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	if o.closed.Load() {
+		return nil, failCode(C.GNSQ_E_CLOSED, "consumer closed")
+	}
+	return o, C.GNSQ_OK
+}
+
+// messageEvent is a MESSAGE or GIVING_UP event for m.
+func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
+	return event{typ: typ, token: token, timestamp: m.Timestamp, attempts: m.Attempts, id: m.ID, data: m.Body}
+}
+
+// handle is the core Handler: it hands the message to the host as an event
+// and leaves the answer to gnsq_consumer_respond.
+func (o *consumerObj) handle(m *gnsq.Message) error {
+	m.EnableAsync()
+	token := o.q.nextToken()
+	o.mu.Lock()
+	o.msgs[token] = m
+	o.mu.Unlock()
+	o.q.push(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
+	return nil
+}
+
+//export gnsq_consumer_new
+func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C.char, nNsqd C.size_t, lookupd **C.char, nLookupd C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if out == nil || topic == nil || channel == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out, topic and channel must not be NULL")
+	}
+	config, rc := configOf(cfg)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	nsqds, ok1 := goStrings(nsqd, nNsqd)
+	lookupds, ok2 := goStrings(lookupd, nLookupd)
+	if !ok1 || !ok2 {
+		return failCode(C.GNSQ_E_INVALID_ARG, "an address list is NULL or holds NULL")
+	}
+	q, err := newEventQueue()
+	if err != nil {
+		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
+	}
+	o := &consumerObj{object: object{q: q}, msgs: map[uint64]*gnsq.Message{}}
+	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, config)
+	if err != nil {
+		q.closeFDs()
+		return fail(err)
+	}
+	o.c = c
+	c.Hooks = gnsq.ConsumerHooks{
+		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
+		OnConnect: o.connected, OnDisconnect: o.disconnected,
+		OnFinish: func(id gnsq.MessageID) { o.q.push(event{typ: C.GNSQ_EV_FINISHED, id: id}) },
+		OnRequeue: func(id gnsq.MessageID, delay time.Duration) {
+			o.q.push(event{typ: C.GNSQ_EV_REQUEUED, id: id, value: delay.Milliseconds()})
+		},
+		OnGivingUp: func(m *gnsq.Message) { o.q.push(messageEvent(C.GNSQ_EV_GIVING_UP, 0, m)) },
+		OnException: func(m *gnsq.Message, err error) {
+			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, id: m.ID, data: []byte(err.Error())})
+		},
+	}
+	setHandle(unsafe.Pointer(out), handles.add(o))
+	return C.GNSQ_OK
+}
+
+//export gnsq_consumer_start
+func gnsq_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if err := o.c.Start(); err != nil {
+		return fail(err)
+	}
+	return C.GNSQ_OK
+}
+
+//export gnsq_consumer_poll
+func gnsq_consumer_poll(c *C.gnsq_consumer_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
+}
+
+//export gnsq_consumer_read_body
+func gnsq_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return o.q.takeHeld(uint64(token), dst, int(n))
+}
+
+// respondOne applies one answer; see gnsq_consumer_respond.
+func (o *consumerObj) respondOne(r C.gnsq_response_t, detail string) error {
+	token := uint64(r.token)
+	final := r.action != C.GNSQ_RESP_TOUCH
+	o.mu.Lock()
+	m, ok := o.msgs[token]
+	if ok && final {
+		delete(o.msgs, token)
+	}
+	o.mu.Unlock()
+	if !ok {
+		return errUnknownToken
+	}
+	switch r.action {
+	case C.GNSQ_RESP_FINISH:
+		return m.Finish()
+	case C.GNSQ_RESP_REQUEUE:
+		return m.Requeue(time.Duration(r.delay_ms)*time.Millisecond, r.backoff != 0)
+	case C.GNSQ_RESP_TOUCH:
+		return m.Touch()
+	case C.GNSQ_RESP_HANDLER_OK:
+		o.c.Complete(m, nil)
+	case C.GNSQ_RESP_HANDLER_FAILED:
+		if detail == "" {
+			detail = "message handler failed"
+		}
+		o.c.Complete(m, errors.New(detail))
+	case C.GNSQ_RESP_HANDLER_REQUEUE:
+		rq := &gnsq.RequeueMessage{}
+		if r.backoff >= 0 {
+			b := r.backoff != 0
+			rq.Backoff = &b
+		}
+		o.c.Complete(m, rq)
+	default:
+		o.mu.Lock()
+		o.msgs[token] = m // not answered after all
+		o.mu.Unlock()
+		return &gnsq.InvalidArgumentError{Reason: "unknown response action"}
+	}
+	return nil
+}
+
+var errUnknownToken = errors.New("gnsq: no message with this token (already answered or never handed out)")
+
+//export gnsq_consumer_respond
+func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if r == nil && n > 0 {
+		return failCode(C.GNSQ_E_INVALID_ARG, "responses is NULL")
+	}
+	text := ""
+	if detail != nil {
+		text = C.GoString(detail)
+	}
+	var first error
+	for _, resp := range unsafe.Slice(r, int(n)) {
+		if err := o.respondOne(resp, text); err != nil && first == nil {
+			first = err
+		}
+	}
+	switch {
+	case first == nil:
+		return C.int(n)
+	case errors.Is(first, errUnknownToken):
+		return failCode(C.GNSQ_E_UNKNOWN_TOKEN, "%v", first)
+	}
+	return fail(first)
+}
+
+//export gnsq_consumer_set_event_mask
+func gnsq_consumer_set_event_mask(c *C.gnsq_consumer_t, mask C.uint32_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	o.q.mask.Store(uint32(mask))
+	return C.GNSQ_OK
+}
+
+//export gnsq_consumer_is_starved
+func gnsq_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if starved == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "starved is NULL")
+	}
+	*starved = 0
+	if o.c.IsStarved() {
+		*starved = 1
+	}
+	return C.GNSQ_OK
+}
+
+//export gnsq_consumer_notify_fd
+func gnsq_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if fd == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
+	}
+	*fd = C.int(o.q.rfd)
+	return C.GNSQ_OK
+}
+
+// shutdown closes the core consumer, forgets unanswered messages (nsqd
+// redelivers them) and waits for its goroutines.
+func (o *consumerObj) shutdown(timeout time.Duration) bool {
+	o.c.Close()
+	o.mu.Lock()
+	o.msgs = map[uint64]*gnsq.Message{}
+	o.mu.Unlock()
+	return o.c.Join(timeout)
+}
+
+//export gnsq_consumer_close
+func gnsq_consumer_close(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+}
+
+//export gnsq_consumer_free
+func gnsq_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if c == nil {
+		return C.GNSQ_OK
+	}
+	o, ok := release[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	o.close(func() bool { return o.shutdown(5 * time.Second) })
+	o.q.closeFDs()
+	return C.GNSQ_OK
+}

@@ -1,0 +1,322 @@
+package main
+
+/*
+#include "gnsq.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+)
+
+// object is what every event-producing handle has: its queue and close state.
+type object struct {
+	q         *eventQueue
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeRC   C.int
+}
+
+// close runs shutdown once (concurrent callers wait for it), then queues
+// GNSQ_EV_CLOSED and seals the queue.
+func (o *object) close(shutdown func() bool) C.int {
+	o.closeOnce.Do(func() {
+		o.closed.Store(true)
+		if !shutdown() {
+			o.closeRC = C.GNSQ_E_TIMEOUT
+		}
+		o.q.seal(event{typ: C.GNSQ_EV_CLOSED})
+	})
+	if o.closeRC != C.GNSQ_OK {
+		return failCode(o.closeRC, "closed, but the library's goroutines did not stop in time")
+	}
+	return C.GNSQ_OK
+}
+
+// connectionHooks turn connection-level signals into events.
+func (o *object) connected(addr string) {
+	o.q.push(event{typ: C.GNSQ_EV_CONNECTED, data: []byte(addr)})
+}
+
+func (o *object) disconnected(addr string, err error) {
+	ev := event{typ: C.GNSQ_EV_DISCONNECTED, data: []byte(addr)}
+	if err != nil {
+		ev.code = int32(codeOf(err))
+	}
+	o.q.push(ev)
+}
+
+func (o *object) errored(err error) { o.q.push(errorEvent(err)) }
+
+func (o *object) responded(data []byte) { o.q.push(event{typ: C.GNSQ_EV_RESPONSE, data: data}) }
+
+func (o *object) authed(_ *gnsq.NsqdTCPClient, resp *gnsq.AuthResponse) {
+	js, _ := json.Marshal(resp)
+	o.q.push(event{typ: C.GNSQ_EV_AUTH, data: js})
+}
+
+type producerObj struct {
+	object
+	p *gnsq.Producer
+}
+
+// timeoutContext: < 0 no limit, else at most ms (0: already expired).
+func timeoutContext(ms C.int) (context.Context, context.CancelFunc) {
+	if ms < 0 {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
+}
+
+func producerOf(p *C.gnsq_producer_t) (*producerObj, C.int) {
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	if o.closed.Load() {
+		return nil, failCode(C.GNSQ_E_CLOSED, "producer closed")
+	}
+	return o, C.GNSQ_OK
+}
+
+//export gnsq_producer_new
+func gnsq_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if out == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
+	}
+	config, rc := configOf(cfg)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	list, ok := goStrings(addrs, n)
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "nsqd_addrs is NULL or holds NULL")
+	}
+	p, err := gnsq.NewProducer(list, config)
+	if err != nil {
+		return fail(err)
+	}
+	q, err := newEventQueue()
+	if err != nil {
+		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
+	}
+	o := &producerObj{object: object{q: q}, p: p}
+	p.Hooks = gnsq.ProducerHooks{
+		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
+		OnConnect: o.connected, OnDisconnect: o.disconnected,
+	}
+	setHandle(unsafe.Pointer(out), handles.add(o))
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_start
+func gnsq_producer_start(p *C.gnsq_producer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if err := o.p.Start(); err != nil {
+		return fail(err)
+	}
+	return C.GNSQ_OK
+}
+
+// bodies copies n C buffers.
+func bodies(ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) ([][]byte, bool) {
+	if n == 0 {
+		return [][]byte{}, true
+	}
+	if ptrs == nil || lens == nil {
+		return nil, false
+	}
+	ps, ls := unsafe.Slice(ptrs, int(n)), unsafe.Slice(lens, int(n))
+	out := make([][]byte, n)
+	for i := range out {
+		if ps[i] == nil && ls[i] > 0 {
+			return nil, false
+		}
+		out[i] = C.GoBytes(ps[i], C.int(ls[i]))
+	}
+	return out, true
+}
+
+func body(ptr unsafe.Pointer, n C.size_t) ([]byte, bool) {
+	if ptr == nil && n > 0 {
+		return nil, false
+	}
+	return C.GoBytes(ptr, C.int(n)), true
+}
+
+//export gnsq_producer_publish
+func gnsq_producer_publish(p *C.gnsq_producer_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	b, ok := body(ptr, n)
+	if topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic or body is NULL")
+	}
+	ctx, cancel := timeoutContext(timeoutMs)
+	defer cancel()
+	if _, err := o.p.DeferredPublish(ctx, C.GoString(topic), time.Duration(deferMs)*time.Millisecond, b); err != nil {
+		return fail(err)
+	}
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_multipublish
+func gnsq_producer_multipublish(p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	bs, ok := bodies(ptrs, lens, n)
+	if topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic, bodies or lens is NULL")
+	}
+	ctx, cancel := timeoutContext(timeoutMs)
+	defer cancel()
+	if _, err := o.p.MultiPublish(ctx, C.GoString(topic), bs); err != nil {
+		return fail(err)
+	}
+	return C.GNSQ_OK
+}
+
+// publishedEvent reports an async publish's outcome.
+func (o *producerObj) published(token uint64) func(*gnsq.Result) {
+	return func(r *gnsq.Result) {
+		ev := event{typ: C.GNSQ_EV_PUBLISHED, token: token}
+		if err := r.Err(); err != nil {
+			ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
+		}
+		o.q.push(ev)
+	}
+}
+
+//export gnsq_producer_publish_async
+func gnsq_producer_publish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t, waitMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	b, ok := body(ptr, n)
+	if token == nil || topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token, topic or body is NULL")
+	}
+	ctx, cancel := timeoutContext(waitMs)
+	defer cancel()
+	tok := o.q.nextToken()
+	if _, err := o.p.PublishAsync(ctx, C.GoString(topic), time.Duration(deferMs)*time.Millisecond, b, o.published(tok)); err != nil {
+		return fail(err)
+	}
+	*token = C.uint64_t(tok)
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_multipublish_async
+func gnsq_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, waitMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	bs, ok := bodies(ptrs, lens, n)
+	if token == nil || topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token, topic, bodies or lens is NULL")
+	}
+	ctx, cancel := timeoutContext(waitMs)
+	defer cancel()
+	tok := o.q.nextToken()
+	if _, err := o.p.MultiPublishAsync(ctx, C.GoString(topic), bs, o.published(tok)); err != nil {
+		return fail(err)
+	}
+	*token = C.uint64_t(tok)
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_poll
+func gnsq_producer_poll(p *C.gnsq_producer_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
+}
+
+//export gnsq_producer_set_event_mask
+func gnsq_producer_set_event_mask(p *C.gnsq_producer_t, mask C.uint32_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	o.q.mask.Store(uint32(mask))
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_notify_fd
+func gnsq_producer_notify_fd(fd *C.int, p *C.gnsq_producer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if fd == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
+	}
+	*fd = C.int(o.q.rfd)
+	return C.GNSQ_OK
+}
+
+//export gnsq_producer_close
+func gnsq_producer_close(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	return o.close(func() bool {
+		o.p.Close()
+		return o.p.Join(joinTimeout(timeoutMs))
+	})
+}
+
+// joinTimeout: < 0 no limit (0 for Join), 0 a token wait, else ms.
+func joinTimeout(ms C.int) time.Duration {
+	switch {
+	case ms < 0:
+		return 0
+	case ms == 0:
+		return time.Millisecond
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+//export gnsq_producer_free
+func gnsq_producer_free(p *C.gnsq_producer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if p == nil {
+		return C.GNSQ_OK
+	}
+	o, ok := release[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	o.close(func() bool { o.p.Close(); return o.p.Join(5 * time.Second) })
+	o.q.closeFDs()
+	return C.GNSQ_OK
+}

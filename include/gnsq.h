@@ -1,0 +1,353 @@
+/*
+ * gnsq.h - the C API of libgnsq, an NSQ client (gnsq semantics, Go core).
+ *
+ * Conventions (every function follows them):
+ *
+ *  - Every function returns int: >= 0 on success (0, or a count where
+ *    documented), < 0 a GNSQ_E_* code. On failure a detail text (for a
+ *    server error it starts with nsqd's E_* name) is stored for the calling
+ *    thread; copy it out with gnsq_last_error(). Success does not clear it.
+ *  - Out-parameters come first. Handles are typed opaque pointers whose
+ *    values are generation-checked ids, never memory: a NULL, stale (freed),
+ *    closed or garbage handle gives GNSQ_E_INVALID_HANDLE or GNSQ_E_CLOSED,
+ *    never a crash. The library never keeps a pointer the caller passed in:
+ *    strings and bodies are copied during the call.
+ *  - Threads: every function may be called from any thread. No host code
+ *    ever runs on a library thread: results, messages and signals are
+ *    queued as events on their handle and handed out by the *_poll()
+ *    functions on the caller's thread.
+ *  - Lifetime: *_close() is idempotent. Everything the close itself ends
+ *    (pending publishes, the connections) is queued as events before it
+ *    returns, followed by GNSQ_EV_CLOSED; after that nothing more is ever
+ *    queued. *_poll() still hands out what is queued, then returns
+ *    GNSQ_E_CLOSED, like every other function on the handle but *_free().
+ *    *_free() releases the handle (closing it first if needed); the handle
+ *    value is then stale. free(NULL) is a no-op.
+ *  - Waking up: each handle owns a pipe; the library writes to it when the
+ *    handle's event queue goes from empty to non-empty. Wait for the fd to
+ *    be readable (poll(2), epoll, libuv, asyncio add_reader, gevent
+ *    wait_read), read the pipe empty, then call *_poll() with timeout 0
+ *    until it returns 0. This is race-free.
+ */
+#ifndef GNSQ_H
+#define GNSQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version --------------------------------------------------------- */
+
+#define GNSQ_VERSION_MAJOR 0
+#define GNSQ_VERSION_MINOR 1
+#define GNSQ_VERSION_PATCH 0
+/** Compile-time version, 0xMMmmpp. Compare with gnsq_version() at run time. */
+#define GNSQ_VERSION ((GNSQ_VERSION_MAJOR << 16) | (GNSQ_VERSION_MINOR << 8) | GNSQ_VERSION_PATCH)
+#define GNSQ_VERSION_STR "0.1.0"
+
+/* ---- Types and constants --------------------------------------------- */
+
+/** Error codes: every function returns one of these when it fails. */
+enum {
+    GNSQ_OK = 0,
+    GNSQ_E_INVALID_ARG = -1,       /* bad argument: NULL pointer, invalid topic/channel name, unknown config key, bad value */
+    GNSQ_E_INVALID_HANDLE = -2,    /* NULL, freed or garbage handle */
+    GNSQ_E_CLOSED = -3,            /* the handle was closed (also the outcome of work still pending at close) */
+    GNSQ_E_TIMEOUT = -4,           /* the wait ended; the operation's outcome is unknown */
+    GNSQ_E_NO_CONNECTIONS = -5,    /* no nsqd connection was available in time */
+    GNSQ_E_CONNECTION = -6,        /* the connection failed or died under the operation */
+    GNSQ_E_NSQ = -7,               /* nsqd sent an error frame that closes the connection (detail: "E_... text") */
+    GNSQ_E_NSQ_NONFATAL = -8,      /* E_FIN_FAILED, E_REQ_FAILED, E_TOUCH_FAILED: the connection stays up */
+    GNSQ_E_PROTOCOL = -9,          /* nsqd (or nsqlookupd) broke the protocol */
+    GNSQ_E_TLS = -10,              /* TLS setup or certificate verification failed (never a plaintext fallback) */
+    GNSQ_E_AUTH = -11,             /* AUTH required, refused or failed */
+    GNSQ_E_HTTP = -12,             /* non-2xx HTTP answer (detail: status and nsqd's message) */
+    GNSQ_E_NOT_RUNNING = -13,      /* the object was not started */
+    GNSQ_E_ALREADY_RESPONDED = -14,/* the message was already finished or requeued */
+    GNSQ_E_UNKNOWN_TOKEN = -15,    /* no message or held body has this token (answered, released or never issued) */
+    GNSQ_E_BUFFER_TOO_SMALL = -16, /* the caller's buffer cannot hold the result */
+    GNSQ_E_IO = -17,               /* an operating-system error (socket, pipe) */
+    GNSQ_E_INTERNAL = -18          /* a bug in libgnsq (it was contained; please report the detail) */
+};
+
+/**
+ * Options by gnsq's keyword names and units ("max_in_flight", "timeout",
+ * "tls_v1", ...; docs/config.md lists them all). A config is only read by
+ * the constructors, which copy it: it can be reused and must be freed by
+ * the caller.
+ */
+typedef struct gnsq_config gnsq_config_t;
+
+enum {
+    GNSQ_EV_MESSAGE = 1,      /* a message to handle; answer it with gnsq_consumer_respond() */
+    GNSQ_EV_GIVING_UP = 2,    /* gnsq's on_giving_up: attempts > max_tries; already finished */
+    GNSQ_EV_FINISHED = 3,     /* gnsq's on_finish: id */
+    GNSQ_EV_REQUEUED = 4,     /* gnsq's on_requeue: id, value = delay in ms */
+    GNSQ_EV_RESPONSE = 5,     /* gnsq's on_response: data = the response ("OK", "_heartbeat_", ...) */
+    GNSQ_EV_ERROR = 6,        /* gnsq's on_error: code, data = detail text */
+    GNSQ_EV_AUTH = 7,         /* gnsq's on_auth: data = nsqd's AUTH answer (JSON) */
+    GNSQ_EV_CLOSED = 8,       /* gnsq's on_close: the object was closed; always the last event */
+    GNSQ_EV_CONNECTED = 9,    /* a connection to nsqd is up: data = "host:port" */
+    GNSQ_EV_DISCONNECTED = 10,/* a connection to nsqd went down: data = "host:port", code = why */
+    GNSQ_EV_EXCEPTION = 11,   /* gnsq's on_exception: id, data = the handler's error text */
+    GNSQ_EV_PUBLISHED = 12    /* an async publish completed: token, code (0 = nsqd answered OK) */
+};
+
+enum {
+    GNSQ_EVF_HELD = 1         /* data did not fit in the poll buffer: read it with gnsq_consumer_read_body(token) */
+};
+
+/**
+ * One event, 64 bytes, fixed layout (decodable from a byte array: all
+ * fields little/native-endian at the offsets shown).
+ */
+typedef struct gnsq_event {
+    int32_t  type;        /*  0: GNSQ_EV_* */
+    int32_t  code;        /*  4: 0, or a GNSQ_E_* code (ERROR, DISCONNECTED, PUBLISHED) */
+    uint64_t token;       /*  8: MESSAGE/GIVING_UP: the message's token; PUBLISHED: the publish's token */
+    int64_t  timestamp;   /* 16: MESSAGE/GIVING_UP: nsqd's timestamp, ns since the epoch */
+    int64_t  value;       /* 24: REQUEUED: delay in ms */
+    uint32_t data_len;    /* 32: length of data (message body or text) */
+    uint32_t data_offset; /* 36: offset of data in the poll buffer (unless GNSQ_EVF_HELD) */
+    uint16_t attempts;    /* 40: MESSAGE/GIVING_UP: delivery attempts */
+    uint16_t flags;       /* 42: GNSQ_EVF_* */
+    uint32_t reserved;    /* 44: 0 */
+    uint8_t  id[16];      /* 48: MESSAGE/GIVING_UP/FINISHED/REQUEUED/EXCEPTION: nsqd's message id */
+} gnsq_event_t;
+
+/** gnsq's Producer: publishes to one or more nsqd over TCP. */
+typedef struct gnsq_producer gnsq_producer_t;
+
+/** gnsq's Consumer: reads topic/channel from nsqd found directly and/or through nsqlookupd. */
+typedef struct gnsq_consumer gnsq_consumer_t;
+
+enum {
+    GNSQ_RESP_FINISH = 1,          /* FIN */
+    GNSQ_RESP_REQUEUE = 2,         /* REQ after delay_ms; backoff != 0 backs off */
+    GNSQ_RESP_TOUCH = 3,           /* TOUCH: more time; the message stays open */
+    GNSQ_RESP_HANDLER_OK = 4,      /* the handler returned: finish unless already answered */
+    GNSQ_RESP_HANDLER_FAILED = 5,  /* the handler raised: requeue (requeue_delay) with backoff, GNSQ_EV_EXCEPTION */
+    GNSQ_RESP_HANDLER_REQUEUE = 6  /* gnsq's NSQRequeueMessage: backoff -1 = backoff_on_requeue, 0 = no, 1 = yes */
+};
+
+/** One answer to a GNSQ_EV_MESSAGE, 24 bytes. */
+typedef struct gnsq_response {
+    uint64_t token;     /* the MESSAGE event's token */
+    int32_t  action;    /* GNSQ_RESP_* */
+    int32_t  backoff;   /* REQUEUE: 0/1; HANDLER_REQUEUE: -1/0/1 */
+    int64_t  delay_ms;  /* REQUEUE */
+} gnsq_response_t;
+
+/* ---- Functions --------------------------------------------------------- */
+
+/* libgnsq's own build defines GNSQ_NO_PROTOTYPES to take only the types and
+   constants above (its generated prototypes lack the consts); never define
+   it in an application. */
+#ifndef GNSQ_NO_PROTOTYPES
+
+/** The library's version as 0xMMmmpp. Never fails. */
+int gnsq_version(void);
+
+/** The library's version as a static string ("0.1.0"); never free it. */
+const char *gnsq_version_str(void);
+
+/* ---- Errors ---------------------------------------------------------- */
+
+/** A static description of code; never NULL, never free it. */
+const char *gnsq_strerror(int code);
+
+/**
+ * 1 when an error with this code leaves the object or connection unable to
+ * carry on by retrying the same request (nsqd closed the connection after a
+ * fatal E_*, TLS/AUTH/protocol failures, closed or invalid handles), else 0.
+ */
+int gnsq_error_is_fatal(int code);
+
+/**
+ * 1 when retrying the same request later can succeed (timeouts, no
+ * connections yet, a dropped connection the library is re-establishing),
+ * else 0.
+ */
+int gnsq_error_is_retriable(int code);
+
+/**
+ * Copies the calling thread's last error detail, NUL-terminated and
+ * truncated to n - 1 bytes, into buf. Returns the detail's full length (so
+ * a return >= n means truncation), 0 when there is none. buf may be NULL
+ * when n is 0.
+ */
+int gnsq_last_error(char *buf, size_t n);
+
+/* ---- Configuration --------------------------------------------------- */
+
+/** Creates a config holding every default. Free it with gnsq_config_free(). */
+int gnsq_config_new(gnsq_config_t **out);
+
+/**
+ * Sets key to value (its string form: "2500", "1.5", "true", "1500ms").
+ * An unknown key or an invalid/out-of-range value gives GNSQ_E_INVALID_ARG
+ * with a detail naming the key, and changes nothing.
+ */
+int gnsq_config_set(gnsq_config_t *cfg, const char *key, const char *value);
+
+/**
+ * Copies the string form of key into buf (NUL-terminated). Returns its
+ * length, or GNSQ_E_BUFFER_TOO_SMALL when buf cannot hold it.
+ */
+int gnsq_config_get(char *buf, size_t n, const gnsq_config_t *cfg, const char *key);
+
+/** Frees cfg. NULL is a no-op. */
+int gnsq_config_free(gnsq_config_t *cfg);
+
+/* ---- Producer -------------------------------------------------------- */
+
+/**
+ * Creates a producer for n_addrs nsqd addresses ("host[:port]", port 4150
+ * by default). cfg may be NULL (defaults); it is copied. Not connected
+ * until gnsq_producer_start().
+ */
+int gnsq_producer_new(gnsq_producer_t **out, const char *const *nsqd_addrs, size_t n_addrs, const gnsq_config_t *cfg);
+
+/**
+ * Connects to every nsqd, waiting for each first attempt. Failures are
+ * queued as GNSQ_EV_ERROR events and retried with backoff, not returned.
+ */
+int gnsq_producer_start(gnsq_producer_t *p);
+
+/**
+ * Publishes body (copied; len 0 is sent and refused by nsqd) to topic and
+ * waits for nsqd's answer, at most timeout_ms (< 0: no limit) including
+ * the wait for a connection. defer_ms > 0 sends a deferred publish (DPUB).
+ * Returns 0 when nsqd answered OK; GNSQ_E_INVALID_ARG before any I/O for a
+ * bad topic; GNSQ_E_NSQ for nsqd's refusal (detail "E_BAD_MESSAGE ...");
+ * GNSQ_E_NO_CONNECTIONS, GNSQ_E_TIMEOUT (outcome unknown),
+ * GNSQ_E_CONNECTION, GNSQ_E_CLOSED. Blocks the calling thread.
+ */
+int gnsq_producer_publish(gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int timeout_ms);
+
+/**
+ * Publishes n bodies (bodies[i] of lens[i] bytes, copied) in one MPUB and
+ * waits like gnsq_producer_publish().
+ */
+int gnsq_producer_multipublish(gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens, size_t n, int timeout_ms);
+
+/**
+ * Queues a publish (DPUB when defer_ms > 0) without waiting for nsqd's
+ * answer; waits at most wait_ms for a connection (0: not at all, < 0: no
+ * limit). On success *token identifies it and exactly one
+ * GNSQ_EV_PUBLISHED event with that token follows, with code 0 (nsqd said
+ * OK) or the error (closing the producer ends a pending publish with
+ * GNSQ_E_CLOSED). On failure nothing was sent and no event follows.
+ */
+int gnsq_producer_publish_async(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int wait_ms);
+
+/** gnsq_producer_publish_async() for an MPUB of n bodies. */
+int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens, size_t n, int wait_ms);
+
+/**
+ * Copies up to max queued events into evs and their data into buf
+ * (buf_len bytes), waiting at most timeout_ms (0: not at all, < 0: no
+ * limit) for the first. Returns the number of events (0 on timeout). An
+ * event whose data does not fit in what is left of buf stays queued for
+ * the next call, unless it is the first, which then comes with
+ * GNSQ_EVF_HELD (producer events carry short texts: a 4 KiB buf is ample).
+ */
+int gnsq_producer_poll(gnsq_producer_t *p, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
+
+/**
+ * The read end of the producer's wake-up pipe (non-blocking, close-on-exec,
+ * owned by the library: do not close it; valid until gnsq_producer_free()).
+ */
+int gnsq_producer_notify_fd(int *fd, gnsq_producer_t *p);
+
+/**
+ * Closes the producer: connections close, pending publishes end with
+ * GNSQ_E_CLOSED events, then GNSQ_EV_CLOSED is queued. Waits at most timeout_ms (< 0: no
+ * limit) for the library's goroutines to stop; returns GNSQ_E_TIMEOUT if
+ * they did not (the producer is closed anyway). Idempotent.
+ */
+int gnsq_producer_close(gnsq_producer_t *p, int timeout_ms);
+
+/** Closes (if needed) and releases the producer. NULL is a no-op. */
+int gnsq_producer_free(gnsq_producer_t *p);
+
+/* ---- Consumer -------------------------------------------------------- */
+
+/**
+ * Creates a consumer of topic/channel from n_nsqd nsqd addresses
+ * ("host[:port]") and/or n_lookupd nsqlookupd HTTP addresses ("http://h:p"
+ * or "h:p"); at least one is needed. cfg may be NULL; it is copied
+ * (max_in_flight, max_tries, requeue_delay, backoff_on_requeue,
+ * lookupd_poll_interval, ... see docs/config.md).
+ */
+int gnsq_consumer_new(gnsq_consumer_t **out, const char *topic, const char *channel,
+                      const char *const *nsqd_addrs, size_t n_nsqd,
+                      const char *const *lookupd_addrs, size_t n_lookupd,
+                      const gnsq_config_t *cfg);
+
+/** Starts connecting and discovering (gnsq's start(block=False)). */
+int gnsq_consumer_start(gnsq_consumer_t *c);
+
+/**
+ * Like gnsq_producer_poll(). GNSQ_EV_MESSAGE events carry the body as data;
+ * a body that does not fit in the whole buffer comes with GNSQ_EVF_HELD.
+ * Every MESSAGE must be answered with gnsq_consumer_respond(); messages
+ * with attempts > max_tries never reach the host (GNSQ_EV_GIVING_UP).
+ */
+int gnsq_consumer_poll(gnsq_consumer_t *c, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
+
+/**
+ * Copies the body of a GNSQ_EVF_HELD message (token from its event) into
+ * dst (n bytes, at least its data_len) and releases it. Returns its
+ * length; GNSQ_E_BUFFER_TOO_SMALL keeps it held.
+ */
+int gnsq_consumer_read_body(gnsq_consumer_t *c, uint64_t token, void *dst, size_t n);
+
+/**
+ * Applies n answers in order; the HANDLER_* actions apply gnsq's rules in
+ * the library (auto-finish, requeue with backoff, on_exception).
+ * detail (HANDLER_FAILED's error text, may be NULL) is shared by the batch.
+ * Returns n when all applied; otherwise the first error (later answers are
+ * still applied): GNSQ_E_UNKNOWN_TOKEN, GNSQ_E_ALREADY_RESPONDED,
+ * GNSQ_E_CONNECTION (the message's connection is gone: nsqd redelivers it).
+ */
+int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *detail);
+
+/**
+ * Chooses which event types are queued: bit (1 << GNSQ_EV_x) enables type
+ * x. All are enabled at first. MESSAGE, PUBLISHED and CLOSED cannot be
+ * disabled (they are outcomes, not signals): disabling signals nobody
+ * listens to (FINISHED, REQUEUED, RESPONSE) saves work per message.
+ */
+int gnsq_consumer_set_event_mask(gnsq_consumer_t *c, uint32_t mask);
+
+/** The producer's gnsq_consumer_set_event_mask(). */
+int gnsq_producer_set_event_mask(gnsq_producer_t *p, uint32_t mask);
+
+/** *starved = gnsq's is_starved (1/0). */
+int gnsq_consumer_is_starved(int *starved, gnsq_consumer_t *c);
+
+/** The read end of the consumer's wake-up pipe (see gnsq_producer_notify_fd()). */
+int gnsq_consumer_notify_fd(int *fd, gnsq_consumer_t *c);
+
+/**
+ * Closes the consumer (gnsq's close(): connections close after writing the
+ * answers already given; messages not answered are redelivered by nsqd).
+ * Queues nothing more; waits at most timeout_ms (< 0: no limit) for the
+ * library's goroutines. Idempotent.
+ */
+int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
+
+/** Closes (if needed) and releases the consumer. NULL is a no-op. */
+int gnsq_consumer_free(gnsq_consumer_t *c);
+
+#endif /* GNSQ_NO_PROTOTYPES */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GNSQ_H */
