@@ -58,6 +58,16 @@ build() {
 	ensure_go
 	log "building the Go core"
 	(cd "$ROOT" && go build ./...)
+	log "building libgnsq.so (build/lib) and the C tests (build/tests)"
+	mkdir -p "$BUILD/lib" "$BUILD/lib-cgocheck2" "$BUILD/tests"
+	(cd "$ROOT" && go build -buildmode=c-shared -o "$BUILD/lib/libgnsq.so" ./capi)
+	rm -f "$BUILD/lib/libgnsq.h" # cgo's generated header; include/gnsq.h is the API
+	(cd "$ROOT" && GOEXPERIMENT=cgocheck2 go build -buildmode=c-shared -o "$BUILD/lib-cgocheck2/libgnsq.so" ./capi)
+	rm -f "$BUILD/lib-cgocheck2/libgnsq.h"
+	local cflags=(-std=c99 -g -O1 -Wall -Wextra -Werror -I"$ROOT/include")
+	local ldflags=(-L"$BUILD/lib" -lgnsq -lpthread -Wl,-rpath,'$ORIGIN/../lib')
+	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
+	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"
 	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \

@@ -1,0 +1,61 @@
+// Package ctest runs the C API test programs (built by ./build.sh into
+// build/tests) against a real nsqd: plain, under AddressSanitizer, and
+// against a libgnsq built with GOEXPERIMENT=cgocheck2.
+package ctest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/libgnsq/libgnsq/tests/nsqtest"
+)
+
+func buildDir(t *testing.T) string { return filepath.Dir(nsqtest.BinDir(t)) }
+
+// run executes a test program with nsqd's address and extra environment.
+func run(t *testing.T, nsqd *nsqtest.Server, program string, env ...string) string {
+	t.Helper()
+	path := filepath.Join(buildDir(t), "tests", program)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%s not built (%v): run ./build.sh", path, err)
+	}
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), append([]string{"NSQD_TCP=" + nsqd.TCPAddr, "NSQD_HTTP=" + nsqd.HTTPAddr}, env...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s failed: %v\n%s", program, err, out)
+	}
+	return string(out)
+}
+
+var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
+	"requeue_and_signals", "use_after_close", "concurrent_close", "publish_while_closing"}
+
+func checkAllRan(t *testing.T, out string) {
+	t.Helper()
+	for _, name := range allTests {
+		if !strings.Contains(out, "ok "+name+"\n") {
+			t.Errorf("test %s did not report ok:\n%s", name, out)
+		}
+	}
+}
+
+func TestCAPI(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	checkAllRan(t, run(t, nsqd, "api_test"))
+}
+
+func TestCAPIUnderAddressSanitizer(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	// Go's runtime handles its own signals; leak checking would report the
+	// Go runtime's never-freed allocations.
+	checkAllRan(t, run(t, nsqd, "api_test_asan", "ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=0:abort_on_error=1"))
+}
+
+func TestCAPIWithCgocheck2(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	checkAllRan(t, run(t, nsqd, "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
+}

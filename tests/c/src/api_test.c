@@ -1,0 +1,457 @@
+/*
+ * C API tests against a live nsqd. Run by tests/c/c_test.go, which starts
+ * nsqd and passes its addresses in NSQD_TCP and NSQD_HTTP. Each test
+ * prints "ok <name>"; the first failed check exits with status 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gnsq.h"
+
+static const char *nsqd_tcp;
+static char last[4096];
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            gnsq_last_error(last, sizeof last);                                  \
+            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, \
+                    __LINE__, #cond, last);                                      \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+#define CHECK_RC(expr, want)                                                     \
+    do {                                                                         \
+        int rc_ = (expr);                                                        \
+        if (rc_ != (want)) {                                                     \
+            gnsq_last_error(last, sizeof last);                                  \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), want %d (last error: %s)\n", \
+                    __FILE__, __LINE__, #expr, rc_, gnsq_strerror(rc_), want, last); \
+            exit(1);                                                             \
+        }                                                                        \
+    } while (0)
+
+static void unique_topic(char *buf, size_t n, const char *prefix) {
+    static int seq;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(buf, n, "%s_%ld_%ld_%d", prefix, (long)ts.tv_sec, ts.tv_nsec, seq++);
+}
+
+static int last_error_contains(const char *needle) {
+    gnsq_last_error(last, sizeof last);
+    return strstr(last, needle) != NULL;
+}
+
+static gnsq_producer_t *started_producer(void) {
+    gnsq_producer_t *p = NULL;
+    const char *addrs[] = {nsqd_tcp};
+    gnsq_config_t *cfg = NULL;
+    CHECK_RC(gnsq_config_new(&cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_set(cfg, "max_backoff_duration", "1"), GNSQ_OK);
+    CHECK_RC(gnsq_producer_new(&p, addrs, 1, cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_free(cfg), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    return p;
+}
+
+static gnsq_consumer_t *started_consumer(const char *topic, const char *max_in_flight) {
+    gnsq_consumer_t *c = NULL;
+    const char *addrs[] = {nsqd_tcp};
+    gnsq_config_t *cfg = NULL;
+    CHECK_RC(gnsq_config_new(&cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_set(cfg, "max_in_flight", max_in_flight), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_new(&c, topic, "ch", addrs, 1, NULL, 0, cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_free(cfg), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_start(c), GNSQ_OK);
+    return c;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_version(void) {
+    CHECK(gnsq_version() == GNSQ_VERSION);
+    CHECK(strcmp(gnsq_version_str(), GNSQ_VERSION_STR) == 0);
+}
+
+static void test_errors(void) {
+    int code;
+    for (code = 0; code >= GNSQ_E_INTERNAL; code--) {
+        CHECK(gnsq_strerror(code) != NULL && strlen(gnsq_strerror(code)) > 0);
+    }
+    CHECK(strcmp(gnsq_strerror(12345), "unknown error code") == 0);
+    CHECK(gnsq_error_is_fatal(GNSQ_E_NSQ) && !gnsq_error_is_fatal(GNSQ_E_NSQ_NONFATAL));
+    CHECK(gnsq_error_is_retriable(GNSQ_E_NO_CONNECTIONS) && !gnsq_error_is_retriable(GNSQ_E_INVALID_ARG));
+    CHECK(!gnsq_error_is_fatal(GNSQ_OK) && !gnsq_error_is_retriable(GNSQ_OK));
+    /* last_error: full length returned, truncated copy. */
+    {
+        gnsq_config_t *cfg = NULL;
+        char small[8];
+        int full;
+        CHECK_RC(gnsq_config_new(&cfg), GNSQ_OK);
+        CHECK_RC(gnsq_config_set(cfg, "no_such_key", "1"), GNSQ_E_INVALID_ARG);
+        full = gnsq_last_error(small, sizeof small);
+        CHECK(full > (int)sizeof small);
+        CHECK(strlen(small) == sizeof small - 1);
+        CHECK(gnsq_last_error(NULL, 0) == full);
+        CHECK(last_error_contains("no_such_key"));
+        gnsq_config_free(cfg);
+    }
+}
+
+static void test_config(void) {
+    gnsq_config_t *cfg = NULL;
+    char buf[64];
+    CHECK_RC(gnsq_config_new(&cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_get(buf, sizeof buf, cfg, "max_in_flight"), 1);
+    CHECK(strcmp(buf, "1") == 0);
+    CHECK_RC(gnsq_config_set(cfg, "max_in_flight", "2500"), GNSQ_OK);
+    CHECK_RC(gnsq_config_get(buf, sizeof buf, cfg, "max_in_flight"), 4);
+    CHECK(strcmp(buf, "2500") == 0);
+    CHECK_RC(gnsq_config_set(cfg, "heartbeat_interval", "1500ms"), GNSQ_OK);
+    CHECK_RC(gnsq_config_get(buf, sizeof buf, cfg, "heartbeat_interval"), 3);
+    CHECK(strcmp(buf, "1.5") == 0);
+    CHECK_RC(gnsq_config_set(cfg, "deflate_level", "10"), GNSQ_E_INVALID_ARG);
+    CHECK(last_error_contains("deflate_level"));
+    CHECK_RC(gnsq_config_set(cfg, "tls_v1", "maybe"), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_config_set(cfg, NULL, "1"), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_config_get(buf, 2, cfg, "max_in_flight"), GNSQ_E_BUFFER_TOO_SMALL);
+    CHECK_RC(gnsq_config_get(buf, sizeof buf, cfg, "nope"), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_config_new(NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_config_free(cfg), GNSQ_OK);
+    CHECK_RC(gnsq_config_free(cfg), GNSQ_E_INVALID_HANDLE); /* stale */
+    CHECK_RC(gnsq_config_set(cfg, "max_in_flight", "1"), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_config_free(NULL), GNSQ_OK);
+}
+
+static void test_bad_handles(void) {
+    gnsq_producer_t *garbage = (gnsq_producer_t *)(uintptr_t)0x12345678;
+    gnsq_consumer_t *c = NULL;
+    gnsq_config_t *cfg = NULL;
+    gnsq_event_t ev;
+    uint8_t buf[64];
+    int fd;
+    CHECK_RC(gnsq_producer_start(NULL), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_start(garbage), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_publish(garbage, "t", "x", 1, 0, 100), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_poll(garbage, &ev, 1, 0, buf, sizeof buf), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_notify_fd(&fd, garbage), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_close(garbage, 0), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_free(garbage), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_consumer_poll(NULL, &ev, 1, 0, buf, sizeof buf), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_free(NULL), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_free(NULL), GNSQ_OK);
+    /* A handle of another type is refused, and not freed by mistake. */
+    CHECK_RC(gnsq_config_new(&cfg), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_start((gnsq_consumer_t *)cfg), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_consumer_free((gnsq_consumer_t *)cfg), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_config_set(cfg, "max_in_flight", "3"), GNSQ_OK);
+    CHECK_RC(gnsq_config_free(cfg), GNSQ_OK);
+    /* Constructor argument errors. */
+    CHECK_RC(gnsq_consumer_new(&c, "bad topic", "ch", &nsqd_tcp, 1, NULL, 0, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_consumer_new(&c, "t", "ch\nSUB x", &nsqd_tcp, 1, NULL, 0, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_consumer_new(&c, "t", "ch", NULL, 0, NULL, 0, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_new(NULL, &nsqd_tcp, 1, NULL), GNSQ_E_INVALID_ARG);
+}
+
+/* poll_until waits (up to 10 s) for an event of type; fills *out. */
+static int poll_until(gnsq_producer_t *p, gnsq_consumer_t *c, int type, uint64_t token, gnsq_event_t *out,
+                      uint8_t *buf, size_t buf_len) {
+    int tries, i, n;
+    gnsq_event_t evs[64];
+    for (tries = 0; tries < 100; tries++) {
+        n = p ? gnsq_producer_poll(p, evs, 64, 100, buf, buf_len) : gnsq_consumer_poll(c, evs, 64, 100, buf, buf_len);
+        CHECK(n >= 0);
+        for (i = 0; i < n; i++) {
+            if (evs[i].type == type && (token == 0 || evs[i].token == token)) {
+                *out = evs[i];
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void test_publish_and_consume(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c;
+    static const uint8_t binary[] = {0x00, 0xff, 0x00, 'x', 0xfe};
+    const void *bodies[] = {"one", "two", binary};
+    size_t lens[] = {3, 3, sizeof binary};
+    uint64_t token = 0;
+    gnsq_event_t ev, evs[16];
+    uint8_t buf[4096];
+    int seen = 0, i, n, fd;
+    struct pollfd pfd;
+    size_t big_len = 1 << 20;
+    uint8_t *big = malloc(big_len);
+    uint8_t *got_big = malloc(big_len);
+
+    for (i = 0; i < (int)big_len; i++) big[i] = (uint8_t)(i * 31);
+    unique_topic(topic, sizeof topic, "capi");
+
+    CHECK_RC(gnsq_producer_publish(p, topic, "hello\0world", 11, 0, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_multipublish(p, topic, bodies, lens, 3, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_publish(p, topic, big, big_len, 0, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_publish(p, topic, "later", 5, 200, 5000), GNSQ_OK); /* DPUB */
+    /* Bad input: invalid topic (nothing sent), empty body (nsqd refuses). */
+    CHECK_RC(gnsq_producer_publish(p, "a\nPUB x", "x", 1, 0, 5000), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_publish(p, topic, "", 0, 0, 5000), GNSQ_E_NSQ);
+    CHECK(last_error_contains("E_BAD_MESSAGE"));
+    CHECK_RC(gnsq_producer_publish(p, topic, NULL, 3, 0, 5000), GNSQ_E_INVALID_ARG);
+
+    /* Async: exactly one PUBLISHED event with the token, and the notify fd wakes. */
+    CHECK_RC(gnsq_producer_notify_fd(&fd, p), GNSQ_OK);
+    while (gnsq_producer_poll(p, evs, 16, 0, buf, sizeof buf) > 0) {
+    }
+    {
+        char drain[64];
+        while (read(fd, drain, sizeof drain) > 0) {
+        }
+    }
+    CHECK_RC(gnsq_producer_publish_async(&token, p, topic, "async", 5, 0, 5000), GNSQ_OK);
+    CHECK(token != 0);
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    CHECK(poll(&pfd, 1, 5000) == 1);
+    CHECK(poll_until(p, NULL, GNSQ_EV_PUBLISHED, token, &ev, buf, sizeof buf));
+    CHECK(ev.code == GNSQ_OK);
+    CHECK_RC(gnsq_producer_multipublish_async(&token, p, topic, bodies, lens, 2, 5000), GNSQ_OK);
+    CHECK(poll_until(p, NULL, GNSQ_EV_PUBLISHED, token, &ev, buf, sizeof buf));
+    CHECK(ev.code == GNSQ_OK);
+
+    /* Consume everything back: 1 + 3 + big + later + async + 2 = 9. */
+    c = started_consumer(topic, "20");
+    while (seen < 9) {
+        n = gnsq_consumer_poll(c, evs, 16, 5000, buf, sizeof buf);
+        CHECK(n > 0);
+        for (i = 0; i < n; i++) {
+            gnsq_response_t r;
+            if (evs[i].type != GNSQ_EV_MESSAGE) continue;
+            CHECK(evs[i].attempts == 1);
+            if (evs[i].flags & GNSQ_EVF_HELD) {
+                CHECK(evs[i].data_len == big_len);
+                CHECK_RC(gnsq_consumer_read_body(c, evs[i].token, got_big, 10), GNSQ_E_BUFFER_TOO_SMALL);
+                CHECK_RC(gnsq_consumer_read_body(c, evs[i].token, got_big, big_len), (int)big_len);
+                CHECK(memcmp(got_big, big, big_len) == 0);
+                CHECK_RC(gnsq_consumer_read_body(c, evs[i].token, got_big, big_len), GNSQ_E_UNKNOWN_TOKEN);
+            } else {
+                /* Each small body is one of those published, byte for byte. */
+                static const struct {
+                    const void *p;
+                    size_t n;
+                } want[] = {{"hello\0world", 11}, {"one", 3}, {"two", 3}, {binary, sizeof binary},
+                            {"later", 5}, {"async", 5}};
+                size_t k;
+                int found = 0;
+                for (k = 0; k < sizeof want / sizeof want[0]; k++) {
+                    found |= evs[i].data_len == want[k].n && memcmp(buf + evs[i].data_offset, want[k].p, want[k].n) == 0;
+                }
+                CHECK(found);
+            }
+            r.token = evs[i].token;
+            r.action = GNSQ_RESP_HANDLER_OK;
+            r.backoff = 0;
+            r.delay_ms = 0;
+            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_UNKNOWN_TOKEN);
+            seen++;
+        }
+    }
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+    free(big);
+    free(got_big);
+}
+
+static void test_requeue_and_signals(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c;
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    gnsq_response_t r;
+    unique_topic(topic, sizeof topic, "capi_req");
+    CHECK_RC(gnsq_producer_publish(p, topic, "fail-once", 9, 0, 5000), GNSQ_OK);
+    c = started_consumer(topic, "1");
+    CHECK(poll_until(NULL, c, GNSQ_EV_MESSAGE, 0, &ev, buf, sizeof buf));
+    CHECK(ev.attempts == 1);
+    r.token = ev.token;
+    r.action = GNSQ_RESP_HANDLER_FAILED;
+    r.backoff = 0;
+    r.delay_ms = 0;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, "boom from C"), 1);
+    CHECK(poll_until(NULL, c, GNSQ_EV_EXCEPTION, 0, &ev, buf, sizeof buf));
+    CHECK(ev.data_len == 11 && memcmp(buf + ev.data_offset, "boom from C", 11) == 0);
+    /* Requeued with backoff, redelivered with attempts 2. */
+    CHECK(poll_until(NULL, c, GNSQ_EV_MESSAGE, 0, &ev, buf, sizeof buf));
+    CHECK(ev.attempts == 2);
+    r.token = ev.token;
+    r.action = GNSQ_RESP_TOUCH;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    r.action = GNSQ_RESP_FINISH;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    {
+        uint8_t id[16];
+        memcpy(id, ev.id, sizeof id);
+        CHECK(poll_until(NULL, c, GNSQ_EV_FINISHED, 0, &ev, buf, sizeof buf));
+        CHECK(memcmp(ev.id, id, sizeof id) == 0);
+    }
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
+static void test_use_after_close(void) {
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c = started_consumer("closed_topic", "1");
+    gnsq_event_t evs[64];
+    uint8_t buf[4096];
+    uint64_t token;
+    int fd, starved, n, closed_seen = 0, i;
+    gnsq_response_t r = {1, GNSQ_RESP_FINISH, 0, 0};
+
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK); /* idempotent */
+    CHECK_RC(gnsq_producer_start(p), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_publish(p, "t", "x", 1, 0, 100), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_multipublish(p, "t", NULL, NULL, 0, 100), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_publish_async(&token, p, "t", "x", 1, 0, 100), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_multipublish_async(&token, p, "t", NULL, NULL, 0, 100), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_notify_fd(&fd, p), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_set_event_mask(p, 0), GNSQ_E_CLOSED);
+    /* Poll hands out what was queued, ending with CLOSED, then the error. */
+    while ((n = gnsq_producer_poll(p, evs, 64, 0, buf, sizeof buf)) > 0) {
+        for (i = 0; i < n; i++) closed_seen += evs[i].type == GNSQ_EV_CLOSED;
+    }
+    CHECK(n == GNSQ_E_CLOSED && closed_seen == 1);
+
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_start(c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_read_body(c, 1, buf, sizeof buf), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_is_starved(&starved, c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_notify_fd(&fd, c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_set_event_mask(c, 0), GNSQ_E_CLOSED);
+    closed_seen = 0;
+    while ((n = gnsq_consumer_poll(c, evs, 64, 0, buf, sizeof buf)) > 0) {
+        for (i = 0; i < n; i++) closed_seen += evs[i].type == GNSQ_EV_CLOSED;
+    }
+    CHECK(n == GNSQ_E_CLOSED && closed_seen == 1);
+    /* No event ever after close returned. */
+    usleep(200 * 1000);
+    CHECK_RC(gnsq_consumer_poll(c, evs, 64, 0, buf, sizeof buf), GNSQ_E_CLOSED);
+
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_E_INVALID_HANDLE); /* double free */
+    CHECK_RC(gnsq_producer_publish(p, "t", "x", 1, 0, 100), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_poll(c, evs, 64, 0, buf, sizeof buf), GNSQ_E_INVALID_HANDLE);
+}
+
+/* ---- threads --------------------------------------------------------- */
+
+static void *close_producer(void *arg) {
+    int rc = gnsq_producer_close((gnsq_producer_t *)arg, 5000);
+    return (void *)(intptr_t)rc;
+}
+
+static void test_concurrent_close(void) {
+    gnsq_producer_t *p = started_producer();
+    pthread_t th[10];
+    int i;
+    for (i = 0; i < 10; i++) CHECK(pthread_create(&th[i], NULL, close_producer, p) == 0);
+    for (i = 0; i < 10; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        CHECK((intptr_t)rc == GNSQ_OK);
+    }
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
+struct publisher {
+    gnsq_producer_t *p;
+    const char *topic;
+    int ok, closed, other;
+};
+
+static void *publish_loop(void *arg) {
+    struct publisher *pub = arg;
+    int i, rc;
+    for (i = 0; i < 2000; i++) {
+        rc = gnsq_producer_publish(pub->p, pub->topic, "m", 1, 0, 5000);
+        if (rc == GNSQ_OK) pub->ok++;
+        else if (rc == GNSQ_E_CLOSED) pub->closed++;
+        else pub->other++;
+        if (rc == GNSQ_E_CLOSED) break;
+    }
+    return NULL;
+}
+
+static void test_publish_while_closing(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    struct publisher pubs[8];
+    pthread_t th[8];
+    int i, total_ok = 0;
+    unique_topic(topic, sizeof topic, "capi_race");
+    for (i = 0; i < 8; i++) {
+        pubs[i].p = p;
+        pubs[i].topic = topic;
+        pubs[i].ok = pubs[i].closed = pubs[i].other = 0;
+        CHECK(pthread_create(&th[i], NULL, publish_loop, &pubs[i]) == 0);
+    }
+    usleep(100 * 1000);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        total_ok += pubs[i].ok;
+        CHECK(pubs[i].other == 0);
+    }
+    CHECK(total_ok > 0);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
+int main(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"version", test_version},
+        {"errors", test_errors},
+        {"config", test_config},
+        {"bad_handles", test_bad_handles},
+        {"publish_and_consume", test_publish_and_consume},
+        {"requeue_and_signals", test_requeue_and_signals},
+        {"use_after_close", test_use_after_close},
+        {"concurrent_close", test_concurrent_close},
+        {"publish_while_closing", test_publish_while_closing},
+    };
+    size_t i;
+    nsqd_tcp = getenv("NSQD_TCP");
+    if (nsqd_tcp == NULL) {
+        fprintf(stderr, "NSQD_TCP is not set\n");
+        return 2;
+    }
+    for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (argc > 1 && strcmp(argv[1], tests[i].name) != 0) continue;
+        tests[i].fn();
+        printf("ok %s\n", tests[i].name);
+        fflush(stdout);
+    }
+    return 0;
+}
