@@ -67,6 +67,7 @@ build() {
 	local cflags=(-std=c99 -g -O1 -Wall -Wextra -Werror -I"$ROOT/include")
 	local ldflags=(-L"$BUILD/lib" -lgnsq -lpthread -Wl,-rpath,'$ORIGIN/../lib')
 	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
+	cc "${cflags[@]}" "$ROOT/tests/c/src/exit_live.c" "${ldflags[@]}" -o "$BUILD/tests/exit_live"
 	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"

@@ -4,11 +4,13 @@
 package ctest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 )
@@ -58,4 +60,21 @@ func TestCAPIUnderAddressSanitizer(t *testing.T) {
 func TestCAPIWithCgocheck2(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
 	checkAllRan(t, run(t, nsqd, "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
+}
+
+// runWithin runs cmd and kills it after seconds (a hang is a failure).
+func runWithin(cmd *exec.Cmd, seconds int) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Duration(seconds) * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("hung for %d s", seconds)
+	}
 }
