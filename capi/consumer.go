@@ -199,6 +199,36 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 	return fail(first)
 }
 
+//export gnsq_consumer_set_callback
+func gnsq_consumer_set_callback(c *C.gnsq_consumer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return o.d.set(eventType, fn, closure)
+}
+
+//export gnsq_consumer_dispatch
+func gnsq_consumer_dispatch(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	return o.d.dispatch(o.q, timeoutMs)
+}
+
+//export gnsq_consumer_run
+func gnsq_consumer_run(c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	return o.d.run(o.q)
+}
+
 //export gnsq_consumer_set_event_mask
 func gnsq_consumer_set_event_mask(c *C.gnsq_consumer_t, mask C.uint32_t) (rc C.int) {
 	defer recoverInto(&rc)
@@ -267,11 +297,15 @@ func gnsq_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
 	if c == nil {
 		return C.GNSQ_OK
 	}
+	if inCallback() {
+		return refuseInCallback("free")
+	}
 	o, ok := release[*consumerObj](unsafe.Pointer(c))
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
 	}
 	o.close(func() bool { return o.shutdown(5 * time.Second) })
 	o.q.closeFDs()
+	o.d.free()
 	return C.GNSQ_OK
 }

@@ -136,6 +136,7 @@ func init() {
 		C.GNSQ_E_BUFFER_TOO_SMALL:  "buffer too small",
 		C.GNSQ_E_IO:                "I/O error",
 		C.GNSQ_E_INTERNAL:          "internal error",
+		C.GNSQ_E_IN_CALLBACK:       "not allowed inside a callback",
 	} {
 		errorTexts[code] = C.CString(text)
 	}

@@ -19,20 +19,26 @@ import (
 // object is what every event-producing handle has: its queue and close state.
 type object struct {
 	q         *eventQueue
+	d         dispatcher
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeRC   C.int
 }
 
-// close runs shutdown once (concurrent callers wait for it), then queues
-// GNSQ_EV_CLOSED and seals the queue.
+// close runs shutdown once (concurrent callers wait for it), queues
+// GNSQ_EV_CLOSED, seals the queue and waits for a running dispatch, so no
+// callback runs once it returns. Refused inside a callback.
 func (o *object) close(shutdown func() bool) C.int {
+	if inCallback() {
+		return refuseInCallback("close")
+	}
 	o.closeOnce.Do(func() {
 		o.closed.Store(true)
 		if !shutdown() {
 			o.closeRC = C.GNSQ_E_TIMEOUT
 		}
 		o.q.seal(event{typ: C.GNSQ_EV_CLOSED})
+		o.d.waitIdle()
 	})
 	if o.closeRC != C.GNSQ_OK {
 		return failCode(o.closeRC, "closed, but the library's goroutines did not stop in time")
@@ -257,6 +263,36 @@ func gnsq_producer_poll(p *C.gnsq_producer_t, evs *C.gnsq_event_t, max C.int, ti
 	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
 }
 
+//export gnsq_producer_set_callback
+func gnsq_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return o.d.set(eventType, fn, closure)
+}
+
+//export gnsq_producer_dispatch
+func gnsq_producer_dispatch(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	return o.d.dispatch(o.q, timeoutMs)
+}
+
+//export gnsq_producer_run
+func gnsq_producer_run(p *C.gnsq_producer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	return o.d.run(o.q)
+}
+
 //export gnsq_producer_set_event_mask
 func gnsq_producer_set_event_mask(p *C.gnsq_producer_t, mask C.uint32_t) (rc C.int) {
 	defer recoverInto(&rc)
@@ -312,11 +348,15 @@ func gnsq_producer_free(p *C.gnsq_producer_t) (rc C.int) {
 	if p == nil {
 		return C.GNSQ_OK
 	}
+	if inCallback() {
+		return refuseInCallback("free")
+	}
 	o, ok := release[*producerObj](unsafe.Pointer(p))
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
 	}
 	o.close(func() bool { o.p.Close(); return o.p.Join(5 * time.Second) })
 	o.q.closeFDs()
+	o.d.free()
 	return C.GNSQ_OK
 }

@@ -70,7 +70,8 @@ enum {
     GNSQ_E_UNKNOWN_TOKEN = -15,    /* no message or held body has this token (answered, released or never issued) */
     GNSQ_E_BUFFER_TOO_SMALL = -16, /* the caller's buffer cannot hold the result */
     GNSQ_E_IO = -17,               /* an operating-system error (socket, pipe) */
-    GNSQ_E_INTERNAL = -18          /* a bug in libgnsq (it was contained; please report the detail) */
+    GNSQ_E_INTERNAL = -18,         /* a bug in libgnsq (it was contained; please report the detail) */
+    GNSQ_E_IN_CALLBACK = -19       /* close/free/dispatch called from inside a callback of this library */
 };
 
 /**
@@ -140,6 +141,14 @@ typedef struct gnsq_response {
     int32_t  backoff;   /* REQUEUE: 0/1; HANDLER_REQUEUE: -1/0/1 */
     int64_t  delay_ms;  /* REQUEUE */
 } gnsq_response_t;
+
+/**
+ * A C callback for events (see gnsq_consumer_set_callback()). ev and data
+ * (the event's data, NULL when GNSQ_EVF_HELD) are valid only during the
+ * call. Return 0 to go on; a non-zero value makes *_run() return it after
+ * the current batch of events.
+ */
+typedef int (*gnsq_callback_t)(const gnsq_event_t *ev, const uint8_t *data, void *closure);
 
 /* ---- Functions --------------------------------------------------------- */
 
@@ -258,6 +267,28 @@ int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const 
 int gnsq_producer_poll(gnsq_producer_t *p, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
 
 /**
+ * Registers cb for events of event_type (0: every type without a callback
+ * of its own); cb NULL removes it. Callbacks only run inside
+ * gnsq_producer_dispatch() / gnsq_producer_run(), on the caller's thread;
+ * events of a type with no callback are dropped there. Inside a callback,
+ * *_close, *_free, *_dispatch and *_run return GNSQ_E_IN_CALLBACK.
+ */
+int gnsq_producer_set_callback(gnsq_producer_t *p, int event_type, gnsq_callback_t cb, void *closure);
+
+/**
+ * Polls events (waiting at most timeout_ms, < 0 no limit) and runs their
+ * callbacks on this thread. Returns the number of events dispatched, or
+ * GNSQ_E_CLOSED once the producer is closed and its events are drained.
+ */
+int gnsq_producer_dispatch(gnsq_producer_t *p, int timeout_ms);
+
+/**
+ * Dispatches until the producer is closed (returns 0) or a callback
+ * returns non-zero (returns that value).
+ */
+int gnsq_producer_run(gnsq_producer_t *p);
+
+/**
  * The read end of the producer's wake-up pipe (non-blocking, close-on-exec,
  * owned by the library: do not close it; valid until gnsq_producer_free()).
  */
@@ -329,6 +360,23 @@ int gnsq_producer_set_event_mask(gnsq_producer_t *p, uint32_t mask);
 
 /** *starved = gnsq's is_starved (1/0). */
 int gnsq_consumer_is_starved(int *starved, gnsq_consumer_t *c);
+
+/**
+ * Registers cb for the consumer's events of event_type; see
+ * gnsq_producer_set_callback(). A GNSQ_EV_MESSAGE callback answers the
+ * message with gnsq_consumer_respond() (there or later), as after a poll.
+ */
+int gnsq_consumer_set_callback(gnsq_consumer_t *c, int event_type, gnsq_callback_t cb, void *closure);
+
+/** gnsq_producer_dispatch() for a consumer. */
+int gnsq_consumer_dispatch(gnsq_consumer_t *c, int timeout_ms);
+
+/**
+ * Dispatches until the consumer is closed (from another thread; returns 0)
+ * or a callback returns non-zero (returns that value; then close it):
+ * gnsq's start(block=True).
+ */
+int gnsq_consumer_run(gnsq_consumer_t *c);
 
 /** The read end of the consumer's wake-up pipe (see gnsq_producer_notify_fd()). */
 int gnsq_consumer_notify_fd(int *fd, gnsq_consumer_t *c);

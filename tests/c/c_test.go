@@ -34,7 +34,7 @@ func run(t *testing.T, nsqd *nsqtest.Server, program string, env ...string) stri
 }
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
-	"requeue_and_signals", "use_after_close", "concurrent_close", "publish_while_closing"}
+	"requeue_and_signals", "use_after_close", "callbacks", "concurrent_close", "publish_while_closing"}
 
 func checkAllRan(t *testing.T, out string) {
 	t.Helper()

@@ -213,12 +213,13 @@ static void test_publish_and_consume(void) {
 
     /* Async: exactly one PUBLISHED event with the token, and the notify fd wakes. */
     CHECK_RC(gnsq_producer_notify_fd(&fd, p), GNSQ_OK);
-    while (gnsq_producer_poll(p, evs, 16, 0, buf, sizeof buf) > 0) {
-    }
     {
+        /* The protocol: empty the pipe, then poll until nothing is left. */
         char drain[64];
         while (read(fd, drain, sizeof drain) > 0) {
         }
+    }
+    while (gnsq_producer_poll(p, evs, 16, 0, buf, sizeof buf) > 0) {
     }
     CHECK_RC(gnsq_producer_publish_async(&token, p, topic, "async", 5, 0, 5000), GNSQ_OK);
     CHECK(token != 0);
@@ -363,6 +364,75 @@ static void test_use_after_close(void) {
     CHECK_RC(gnsq_consumer_poll(c, evs, 64, 0, buf, sizeof buf), GNSQ_E_INVALID_HANDLE);
 }
 
+/* ---- callbacks ------------------------------------------------------- */
+
+struct cb_state {
+    gnsq_consumer_t *c;
+    int messages, finished, close_rc, free_rc, dispatch_rc, stop_after;
+    int after_close; /* callbacks seen once close returned */
+    volatile int closed;
+};
+
+static int on_message(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
+    struct cb_state *st = closure;
+    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0};
+    (void)data;
+    if (st->closed) st->after_close++;
+    st->messages++;
+    /* Closing, freeing or dispatching from a callback is refused, at once. */
+    st->close_rc = gnsq_consumer_close(st->c, 5000);
+    st->free_rc = gnsq_consumer_free(st->c);
+    st->dispatch_rc = gnsq_consumer_dispatch(st->c, 0);
+    CHECK_RC(gnsq_consumer_respond(st->c, &r, 1, NULL), 1);
+    return st->messages == st->stop_after ? 42 : 0;
+}
+
+static int on_any(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
+    struct cb_state *st = closure;
+    (void)data;
+    if (st->closed) st->after_close++;
+    if (ev->type == GNSQ_EV_FINISHED) st->finished++;
+    return 0;
+}
+
+static void *close_consumer_later(void *arg) {
+    struct cb_state *st = arg;
+    usleep(300 * 1000);
+    CHECK_RC(gnsq_consumer_close(st->c, 5000), GNSQ_OK);
+    st->closed = 1;
+    return NULL;
+}
+
+static void test_callbacks(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    struct cb_state st;
+    pthread_t closer;
+    int i;
+    memset(&st, 0, sizeof st);
+    unique_topic(topic, sizeof topic, "capi_cb");
+    for (i = 0; i < 5; i++) CHECK_RC(gnsq_producer_publish(p, topic, "cb", 2, 0, 5000), GNSQ_OK);
+    st.c = started_consumer(topic, "5");
+    st.stop_after = 3;
+    CHECK_RC(gnsq_consumer_set_callback(st.c, GNSQ_EV_MESSAGE, on_message, &st), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_set_callback(st.c, 0, on_any, &st), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_set_callback(st.c, 99, on_any, &st), GNSQ_E_INVALID_ARG);
+    /* A callback returning non-zero makes run return its value. */
+    CHECK_RC(gnsq_consumer_run(st.c), 42);
+    CHECK(st.messages >= 3);
+    CHECK(st.close_rc == GNSQ_E_IN_CALLBACK && st.free_rc == GNSQ_E_IN_CALLBACK && st.dispatch_rc == GNSQ_E_IN_CALLBACK);
+    /* Run again until another thread closes the consumer. */
+    CHECK(pthread_create(&closer, NULL, close_consumer_later, &st) == 0);
+    CHECK_RC(gnsq_consumer_run(st.c), GNSQ_OK);
+    pthread_join(closer, NULL);
+    CHECK(st.messages == 5);
+    CHECK(st.finished >= 1);
+    CHECK(st.after_close == 0);
+    CHECK_RC(gnsq_consumer_dispatch(st.c, 0), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_free(st.c), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 /* ---- threads --------------------------------------------------------- */
 
 static void *close_producer(void *arg) {
@@ -438,6 +508,7 @@ int main(int argc, char **argv) {
         {"publish_and_consume", test_publish_and_consume},
         {"requeue_and_signals", test_requeue_and_signals},
         {"use_after_close", test_use_after_close},
+        {"callbacks", test_callbacks},
         {"concurrent_close", test_concurrent_close},
         {"publish_while_closing", test_publish_while_closing},
     };
