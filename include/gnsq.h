@@ -94,7 +94,8 @@ enum {
     GNSQ_EV_CONNECTED = 9,    /* a connection to nsqd is up: data = "host:port" */
     GNSQ_EV_DISCONNECTED = 10,/* a connection to nsqd went down: data = "host:port", code = why */
     GNSQ_EV_EXCEPTION = 11,   /* gnsq's on_exception: id, data = the handler's error text */
-    GNSQ_EV_PUBLISHED = 12    /* an async publish completed: token, code (0 = nsqd answered OK) */
+    GNSQ_EV_PUBLISHED = 12,   /* an async publish completed: token, code (0 = nsqd answered OK) */
+    GNSQ_EV_HTTP_DONE = 13    /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
 };
 
 enum {
@@ -149,6 +150,50 @@ typedef struct gnsq_response {
  * the current batch of events.
  */
 typedef int (*gnsq_callback_t)(const gnsq_event_t *ev, const uint8_t *data, void *closure);
+
+/** gnsq's NsqdHTTPClient or LookupdClient: nsqd's or nsqlookupd's HTTP API. */
+typedef struct gnsq_http gnsq_http_t;
+
+enum { GNSQ_HTTP_NSQD = 1, GNSQ_HTTP_LOOKUPD = 2 };
+
+/** HTTP operations (gnsq's method names); which fields of gnsq_http_request_t each uses. */
+enum {
+    GNSQ_HTTP_PING = 1,             /* both: answer "OK" */
+    GNSQ_HTTP_INFO = 2,             /* both: JSON */
+    GNSQ_HTTP_STATS = 3,            /* nsqd: JSON; topic, channel optional filters */
+    GNSQ_HTTP_STATS_TEXT = 4,       /* nsqd: text; topic, channel optional */
+    GNSQ_HTTP_PUBLISH = 5,          /* nsqd: topic, bodies[0]/lens[0] (n = 1), defer_ms */
+    GNSQ_HTTP_MULTIPUBLISH = 6,     /* nsqd: topic, n bodies joined by newlines (a body with '\n' is refused) */
+    GNSQ_HTTP_MULTIPUBLISH_BINARY = 7, /* nsqd: topic, n bodies in the binary MPUB format */
+    GNSQ_HTTP_CREATE_TOPIC = 8,     /* both: topic */
+    GNSQ_HTTP_DELETE_TOPIC = 9,     /* both: topic */
+    GNSQ_HTTP_EMPTY_TOPIC = 10,     /* nsqd: topic */
+    GNSQ_HTTP_PAUSE_TOPIC = 11,     /* nsqd: topic */
+    GNSQ_HTTP_UNPAUSE_TOPIC = 12,   /* nsqd: topic */
+    GNSQ_HTTP_CREATE_CHANNEL = 13,  /* both: topic, channel */
+    GNSQ_HTTP_DELETE_CHANNEL = 14,  /* both: topic, channel */
+    GNSQ_HTTP_EMPTY_CHANNEL = 15,   /* nsqd: topic, channel */
+    GNSQ_HTTP_PAUSE_CHANNEL = 16,   /* nsqd: topic, channel */
+    GNSQ_HTTP_UNPAUSE_CHANNEL = 17, /* nsqd: topic, channel */
+    GNSQ_HTTP_LOOKUP = 18,          /* lookupd: topic; JSON */
+    GNSQ_HTTP_TOPICS = 19,          /* lookupd: JSON */
+    GNSQ_HTTP_CHANNELS = 20,        /* lookupd: topic; JSON */
+    GNSQ_HTTP_NODES = 21,           /* lookupd: JSON */
+    GNSQ_HTTP_TOMBSTONE_TOPIC = 22  /* lookupd: topic, node ("host:http_port") */
+};
+
+/** One HTTP request. Unused fields may be left 0/NULL; everything is copied. */
+typedef struct gnsq_http_request {
+    int32_t op;                   /* GNSQ_HTTP_* operation */
+    int32_t reserved;             /* 0 */
+    const char *topic;
+    const char *channel;
+    const char *node;
+    const void *const *bodies;    /* PUBLISH (1), MULTIPUBLISH* (n) */
+    const size_t *lens;
+    size_t n;
+    int64_t defer_ms;             /* PUBLISH: > 0 defers */
+} gnsq_http_request_t;
 
 /* ---- Functions --------------------------------------------------------- */
 
@@ -391,6 +436,50 @@ int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
 
 /** Closes (if needed) and releases the consumer. NULL is a no-op. */
 int gnsq_consumer_free(gnsq_consumer_t *c);
+
+/* ---- HTTP clients ---------------------------------------------------- */
+
+/**
+ * Creates a client of kind GNSQ_HTTP_NSQD or GNSQ_HTTP_LOOKUPD for url
+ * ("http://h:p", "h:p", "https://h"; gnsq's from_url, default port 4151 or
+ * 4161). cfg may be NULL; its "timeout" bounds each request (default 60 s).
+ */
+int gnsq_http_new(gnsq_http_t **out, int kind, const char *url, const gnsq_config_t *cfg);
+
+/**
+ * Performs req and waits for the answer, at most timeout_ms (< 0: the
+ * client's timeout). The answer (JSON, text, "OK", or empty) is copied into
+ * out (out_len bytes; not NUL-terminated). Returns its length. Errors:
+ * GNSQ_E_INVALID_ARG before any request (bad names, op not for this kind,
+ * a '\n' in a text-mode body); GNSQ_E_HTTP (detail "http error 404:
+ * TOPIC_NOT_FOUND"); GNSQ_E_TIMEOUT; GNSQ_E_CONNECTION;
+ * GNSQ_E_BUFFER_TOO_SMALL (detail gives the size; the answer is dropped:
+ * use the async form for answers of unknown size).
+ */
+int gnsq_http_request(uint8_t *out, size_t out_len, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
+
+/**
+ * Starts req in the background; *token identifies it and exactly one
+ * GNSQ_EV_HTTP_DONE event with that token follows (an answer too large for
+ * the poll buffer comes GNSQ_EVF_HELD: gnsq_http_read_body()). Closing the
+ * client ends pending requests with GNSQ_E_CLOSED events.
+ */
+int gnsq_http_request_async(uint64_t *token, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
+
+/** Polls the client's events (GNSQ_EV_HTTP_DONE); see gnsq_producer_poll(). */
+int gnsq_http_poll(gnsq_http_t *h, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
+
+/** Copies a GNSQ_EVF_HELD answer into dst and releases it; see gnsq_consumer_read_body(). */
+int gnsq_http_read_body(gnsq_http_t *h, uint64_t token, void *dst, size_t n);
+
+/** The read end of the client's wake-up pipe; see gnsq_producer_notify_fd(). */
+int gnsq_http_notify_fd(int *fd, gnsq_http_t *h);
+
+/** Cancels pending requests (GNSQ_E_CLOSED events), queues GNSQ_EV_CLOSED. Idempotent. */
+int gnsq_http_close(gnsq_http_t *h, int timeout_ms);
+
+/** Closes (if needed) and releases the client. NULL is a no-op. */
+int gnsq_http_free(gnsq_http_t *h);
 
 #endif /* GNSQ_NO_PROTOTYPES */
 

@@ -17,15 +17,24 @@ import (
 
 func buildDir(t *testing.T) string { return filepath.Dir(nsqtest.BinDir(t)) }
 
-// run executes a test program with nsqd's address and extra environment.
-func run(t *testing.T, nsqd *nsqtest.Server, program string, env ...string) string {
+// servers is an nsqlookupd and an nsqd registered with it.
+type servers struct{ nsqd, lookupd *nsqtest.Server }
+
+func startServers(t *testing.T) servers {
+	lookupd := nsqtest.StartLookupd(t)
+	return servers{nsqd: nsqtest.StartNsqd(t, "--lookupd-tcp-address="+lookupd.TCPAddr), lookupd: lookupd}
+}
+
+// run executes a test program with the servers' addresses and extra environment.
+func run(t *testing.T, s servers, program string, env ...string) string {
 	t.Helper()
 	path := filepath.Join(buildDir(t), "tests", program)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%s not built (%v): run ./build.sh", path, err)
 	}
 	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(), append([]string{"NSQD_TCP=" + nsqd.TCPAddr, "NSQD_HTTP=" + nsqd.HTTPAddr}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"NSQD_TCP=" + s.nsqd.TCPAddr, "NSQD_HTTP=" + s.nsqd.HTTPAddr,
+		"LOOKUPD_HTTP=" + s.lookupd.HTTPAddr}, env...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s failed: %v\n%s", program, err, out)
@@ -34,7 +43,7 @@ func run(t *testing.T, nsqd *nsqtest.Server, program string, env ...string) stri
 }
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
-	"requeue_and_signals", "use_after_close", "callbacks", "concurrent_close", "publish_while_closing"}
+	"requeue_and_signals", "use_after_close", "callbacks", "http", "concurrent_close", "publish_while_closing"}
 
 func checkAllRan(t *testing.T, out string) {
 	t.Helper()
@@ -46,20 +55,17 @@ func checkAllRan(t *testing.T, out string) {
 }
 
 func TestCAPI(t *testing.T) {
-	nsqd := nsqtest.StartNsqd(t)
-	checkAllRan(t, run(t, nsqd, "api_test"))
+	checkAllRan(t, run(t, startServers(t), "api_test"))
 }
 
 func TestCAPIUnderAddressSanitizer(t *testing.T) {
-	nsqd := nsqtest.StartNsqd(t)
 	// Go's runtime handles its own signals; leak checking would report the
 	// Go runtime's never-freed allocations.
-	checkAllRan(t, run(t, nsqd, "api_test_asan", "ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=0:abort_on_error=1"))
+	checkAllRan(t, run(t, startServers(t), "api_test_asan", "ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=0:abort_on_error=1"))
 }
 
 func TestCAPIWithCgocheck2(t *testing.T) {
-	nsqd := nsqtest.StartNsqd(t)
-	checkAllRan(t, run(t, nsqd, "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
+	checkAllRan(t, run(t, startServers(t), "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
 }
 
 // runWithin runs cmd and kills it after seconds (a hang is a failure).

@@ -17,7 +17,7 @@
 
 #include "gnsq.h"
 
-static const char *nsqd_tcp;
+static const char *nsqd_tcp, *nsqd_http, *lookupd_http;
 static char last[4096];
 
 #define CHECK(cond)                                                              \
@@ -433,6 +433,133 @@ static void test_callbacks(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* ---- HTTP clients ---------------------------------------------------- */
+
+static int http_do(gnsq_http_t *h, int op, const char *topic, const char *channel, uint8_t *out, size_t out_len) {
+    gnsq_http_request_t r;
+    memset(&r, 0, sizeof r);
+    r.op = op;
+    r.topic = topic;
+    r.channel = channel;
+    return gnsq_http_request(out, out_len, h, &r, 5000);
+}
+
+static int contains(const uint8_t *buf, int n, const char *needle) {
+    return n >= 0 && memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
+}
+
+static void test_http(void) {
+    char topic[128], node[128];
+    gnsq_http_t *h = NULL, *l = NULL;
+    gnsq_http_request_t r;
+    static uint8_t out[1 << 16];
+    const void *bodies[] = {"line1", "line2", "bin\n\0\xff"};
+    size_t lens[] = {5, 5, 6};
+    const void *bad_text[] = {"has\nnewline"};
+    size_t bad_len[] = {11};
+    uint64_t token;
+    gnsq_event_t ev;
+    int n, tries;
+
+    unique_topic(topic, sizeof topic, "capi_http");
+    CHECK_RC(gnsq_http_new(&h, GNSQ_HTTP_NSQD, nsqd_http, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_http_new(&l, GNSQ_HTTP_LOOKUPD, lookupd_http, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_http_new(&h, 7, nsqd_http, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_http_new(&h, GNSQ_HTTP_NSQD, "ftp://x", NULL), GNSQ_E_INVALID_ARG);
+
+    n = http_do(h, GNSQ_HTTP_PING, NULL, NULL, out, sizeof out);
+    CHECK(n == 2 && memcmp(out, "OK", 2) == 0);
+    CHECK(contains(out, http_do(h, GNSQ_HTTP_INFO, NULL, NULL, out, sizeof out), "1.3.0"));
+    CHECK_RC(http_do(h, GNSQ_HTTP_CREATE_TOPIC, topic, NULL, out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_CREATE_CHANNEL, topic, "ch", out, sizeof out), 0);
+
+    memset(&r, 0, sizeof r);
+    r.op = GNSQ_HTTP_PUBLISH;
+    r.topic = topic;
+    r.bodies = bodies;
+    r.lens = lens;
+    r.n = 1;
+    CHECK_RC(gnsq_http_request(out, sizeof out, h, &r, 5000), 2);
+    r.defer_ms = 60000;
+    CHECK_RC(gnsq_http_request(out, sizeof out, h, &r, 5000), 2);
+    r.defer_ms = 0;
+    r.op = GNSQ_HTTP_MULTIPUBLISH;
+    r.n = 2;
+    CHECK_RC(gnsq_http_request(out, sizeof out, h, &r, 5000), 2);
+    r.op = GNSQ_HTTP_MULTIPUBLISH_BINARY;
+    r.n = 3;
+    CHECK_RC(gnsq_http_request(out, sizeof out, h, &r, 5000), 2);
+    r.op = GNSQ_HTTP_MULTIPUBLISH;
+    r.bodies = bad_text;
+    r.lens = bad_len;
+    r.n = 1;
+    CHECK_RC(gnsq_http_request(out, sizeof out, h, &r, 5000), GNSQ_E_INVALID_ARG);
+
+    /* 1 immediate + 2 + 3 in the channel, 1 deferred. */
+    n = http_do(h, GNSQ_HTTP_STATS, topic, "ch", out, sizeof out);
+    CHECK(contains(out, n, "\"depth\":6") && contains(out, n, "\"deferred_count\":1"));
+    CHECK(contains(out, http_do(h, GNSQ_HTTP_STATS_TEXT, topic, NULL, out, sizeof out), topic));
+    CHECK_RC(http_do(h, GNSQ_HTTP_STATS, NULL, NULL, out, 4), GNSQ_E_BUFFER_TOO_SMALL);
+    CHECK_RC(http_do(h, GNSQ_HTTP_PAUSE_TOPIC, topic, NULL, out, sizeof out), 0);
+    CHECK(contains(out, http_do(h, GNSQ_HTTP_STATS, topic, NULL, out, sizeof out), "\"paused\":true"));
+    CHECK_RC(http_do(h, GNSQ_HTTP_UNPAUSE_TOPIC, topic, NULL, out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_PAUSE_CHANNEL, topic, "ch", out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_UNPAUSE_CHANNEL, topic, "ch", out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_EMPTY_CHANNEL, topic, "ch", out, sizeof out), 0);
+    CHECK(contains(out, http_do(h, GNSQ_HTTP_STATS, topic, "ch", out, sizeof out), "\"depth\":0"));
+    CHECK_RC(http_do(h, GNSQ_HTTP_EMPTY_TOPIC, topic, NULL, out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_LOOKUP, topic, NULL, out, sizeof out), GNSQ_E_INVALID_ARG);
+    CHECK_RC(http_do(h, GNSQ_HTTP_CREATE_TOPIC, "bad topic", NULL, out, sizeof out), GNSQ_E_INVALID_ARG);
+
+    /* Async, with an answer too big for the poll buffer: held. */
+    memset(&r, 0, sizeof r);
+    r.op = GNSQ_HTTP_STATS;
+    CHECK_RC(gnsq_http_request_async(&token, h, &r, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_http_poll(h, &ev, 1, 5000, out, 8), 1);
+    CHECK(ev.type == GNSQ_EV_HTTP_DONE && ev.token == token && ev.code == 0 && ev.value == 200);
+    CHECK(ev.flags & GNSQ_EVF_HELD);
+    CHECK_RC(gnsq_http_read_body(h, ev.token, out, sizeof out), (int)ev.data_len);
+    CHECK(contains(out, (int)ev.data_len, topic));
+
+    /* nsqlookupd sees the topic once nsqd registered it. */
+    for (tries = 0; tries < 100; tries++) {
+        n = http_do(l, GNSQ_HTTP_TOPICS, NULL, NULL, out, sizeof out);
+        if (contains(out, n, topic)) break;
+        usleep(50 * 1000);
+    }
+    CHECK(tries < 100);
+    n = http_do(l, GNSQ_HTTP_PING, NULL, NULL, out, sizeof out);
+    CHECK(n == 2 && memcmp(out, "OK", 2) == 0);
+    CHECK(contains(out, http_do(l, GNSQ_HTTP_INFO, NULL, NULL, out, sizeof out), "version"));
+    CHECK(contains(out, http_do(l, GNSQ_HTTP_LOOKUP, topic, NULL, out, sizeof out), "\"broadcast_address\":\"127.0.0.1\""));
+    CHECK(contains(out, http_do(l, GNSQ_HTTP_CHANNELS, topic, NULL, out, sizeof out), "ch"));
+    CHECK(contains(out, http_do(l, GNSQ_HTTP_NODES, NULL, NULL, out, sizeof out), "producers"));
+    CHECK_RC(http_do(l, GNSQ_HTTP_CREATE_TOPIC, "capi_lookupd_only", NULL, out, sizeof out), 0);
+    CHECK_RC(http_do(l, GNSQ_HTTP_CREATE_CHANNEL, "capi_lookupd_only", "c2", out, sizeof out), 0);
+    CHECK(contains(out, http_do(l, GNSQ_HTTP_CHANNELS, "capi_lookupd_only", NULL, out, sizeof out), "c2"));
+    CHECK_RC(http_do(l, GNSQ_HTTP_DELETE_CHANNEL, "capi_lookupd_only", "c2", out, sizeof out), 0);
+    CHECK_RC(http_do(l, GNSQ_HTTP_DELETE_TOPIC, "capi_lookupd_only", NULL, out, sizeof out), 0);
+    snprintf(node, sizeof node, "%s", nsqd_http);
+    memset(&r, 0, sizeof r);
+    r.op = GNSQ_HTTP_TOMBSTONE_TOPIC;
+    r.topic = topic;
+    r.node = node;
+    CHECK_RC(gnsq_http_request(out, sizeof out, l, &r, 5000), 0);
+    CHECK_RC(http_do(l, GNSQ_HTTP_STATS, NULL, NULL, out, sizeof out), GNSQ_E_INVALID_ARG);
+    CHECK_RC(http_do(l, GNSQ_HTTP_LOOKUP, "capi_never_seen", NULL, out, sizeof out), GNSQ_E_HTTP);
+    CHECK(last_error_contains("404"));
+
+    CHECK_RC(http_do(h, GNSQ_HTTP_DELETE_CHANNEL, topic, "ch", out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_DELETE_TOPIC, topic, NULL, out, sizeof out), 0);
+    CHECK_RC(http_do(h, GNSQ_HTTP_DELETE_TOPIC, topic, NULL, out, sizeof out), GNSQ_E_HTTP);
+    CHECK(last_error_contains("TOPIC_NOT_FOUND"));
+
+    CHECK_RC(gnsq_http_close(h, 5000), GNSQ_OK);
+    CHECK_RC(http_do(h, GNSQ_HTTP_PING, NULL, NULL, out, sizeof out), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_http_free(h), GNSQ_OK);
+    CHECK_RC(gnsq_http_free(l), GNSQ_OK);
+}
+
 /* ---- threads --------------------------------------------------------- */
 
 static void *close_producer(void *arg) {
@@ -509,13 +636,16 @@ int main(int argc, char **argv) {
         {"requeue_and_signals", test_requeue_and_signals},
         {"use_after_close", test_use_after_close},
         {"callbacks", test_callbacks},
+        {"http", test_http},
         {"concurrent_close", test_concurrent_close},
         {"publish_while_closing", test_publish_while_closing},
     };
     size_t i;
     nsqd_tcp = getenv("NSQD_TCP");
-    if (nsqd_tcp == NULL) {
-        fprintf(stderr, "NSQD_TCP is not set\n");
+    nsqd_http = getenv("NSQD_HTTP");
+    lookupd_http = getenv("LOOKUPD_HTTP");
+    if (nsqd_tcp == NULL || nsqd_http == NULL || lookupd_http == NULL) {
+        fprintf(stderr, "NSQD_TCP, NSQD_HTTP and LOOKUPD_HTTP must be set\n");
         return 2;
     }
     for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
