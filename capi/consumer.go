@@ -304,8 +304,6 @@ func gnsq_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
 	}
-	o.close(func() bool { return o.shutdown(5 * time.Second) })
-	o.q.closeFDs()
-	o.d.free()
+	o.release(func() bool { return o.shutdown(5 * time.Second) })
 	return C.GNSQ_OK
 }

@@ -290,18 +290,7 @@ func gnsq_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 // shutdown cancels pending requests and waits for their events.
 func (o *httpObj) shutdown(timeout time.Duration) bool {
 	o.cancel()
-	done := make(chan struct{})
-	go func() { o.pending.Wait(); close(done) }()
-	if timeout <= 0 {
-		<-done
-		return true
-	}
-	select {
-	case <-done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	return waitWithin(&o.pending, timeout)
 }
 
 //export gnsq_http_close
@@ -327,8 +316,6 @@ func gnsq_http_free(h *C.gnsq_http_t) (rc C.int) {
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
 	}
-	o.close(func() bool { return o.shutdown(5 * time.Second) })
-	o.q.closeFDs()
-	o.d.free()
+	o.release(func() bool { return o.shutdown(5 * time.Second) })
 	return C.GNSQ_OK
 }

@@ -46,7 +46,34 @@ func (o *object) close(shutdown func() bool) C.int {
 	return C.GNSQ_OK
 }
 
-// connectionHooks turn connection-level signals into events.
+// release closes the object if needed and frees its pipe and buffers (at
+// *_free, once the handle was removed from the table).
+func (o *object) release(shutdown func() bool) {
+	o.close(shutdown)
+	o.q.closeFDs()
+	o.d.free()
+}
+
+// waitWithin waits for wg, at most timeout (0: forever), and reports
+// whether it finished.
+func waitWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if timeout <= 0 {
+		<-done
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// The hooks below turn connection-level signals into events.
 func (o *object) connected(addr string) {
 	o.q.push(event{typ: C.GNSQ_EV_CONNECTED, data: []byte(addr)})
 }
@@ -355,8 +382,6 @@ func gnsq_producer_free(p *C.gnsq_producer_t) (rc C.int) {
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
 	}
-	o.close(func() bool { o.p.Close(); return o.p.Join(5 * time.Second) })
-	o.q.closeFDs()
-	o.d.free()
+	o.release(func() bool { o.p.Close(); return o.p.Join(5 * time.Second) })
 	return C.GNSQ_OK
 }

@@ -195,6 +195,19 @@ typedef struct gnsq_http_request {
     int64_t defer_ms;             /* PUBLISH: > 0 defers */
 } gnsq_http_request_t;
 
+/** gnsq's NsqdTCPClient: one low-level TCP connection to nsqd. */
+typedef struct gnsq_tcp gnsq_tcp_t;
+
+/** State of a gnsq_tcp_t (gnsq's is_connected, is_starved, ready_count, in_flight). */
+typedef struct gnsq_tcp_status {
+    int32_t connected;
+    int32_t starved;
+    int32_t ready_count;
+    int32_t in_flight;
+    int32_t max_ready_count;  /* nsqd's max_rdy_count */
+    int32_t reserved;
+} gnsq_tcp_status_t;
+
 /* ---- Functions --------------------------------------------------------- */
 
 /* libgnsq's own build defines GNSQ_NO_PROTOTYPES to take only the types and
@@ -436,6 +449,70 @@ int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
 
 /** Closes (if needed) and releases the consumer. NULL is a no-op. */
 int gnsq_consumer_free(gnsq_consumer_t *c);
+
+/* ---- Low-level TCP client -------------------------------------------- */
+
+/**
+ * Creates an unconnected client of nsqd at addr ("host:port") with cfg's
+ * connection options (NULL: defaults; copied). gnsq's close() is
+ * gnsq_tcp_cls() here; its close_stream() is gnsq_tcp_close().
+ */
+int gnsq_tcp_new(gnsq_tcp_t **out, const char *addr, const gnsq_config_t *cfg);
+
+/**
+ * Connects (dial_timeout), sends IDENTIFY and performs the upgrades nsqd
+ * agreed to (TLS, Snappy/Deflate) and AUTH, then starts reading: every
+ * frame from then on becomes an event (MESSAGE with the message's token
+ * and id, RESPONSE, ERROR; DISCONNECTED when the connection ends). Copies
+ * nsqd's IDENTIFY answer (JSON) into out and returns its length (0 if nsqd
+ * answered a plain OK). Blocks; a failure closes the connection.
+ */
+int gnsq_tcp_connect(uint8_t *out, size_t out_len, gnsq_tcp_t *c);
+
+/** SUB topic channel (nsqd answers with a RESPONSE event "OK" or an ERROR event). */
+int gnsq_tcp_subscribe(gnsq_tcp_t *c, const char *topic, const char *channel);
+
+/** PUB (DPUB when defer_ms > 0), fire and forget: the answer is a RESPONSE/ERROR event. */
+int gnsq_tcp_publish(gnsq_tcp_t *c, const char *topic, const void *body, size_t len, int64_t defer_ms);
+
+/** MPUB of n bodies, fire and forget. */
+int gnsq_tcp_multipublish(gnsq_tcp_t *c, const char *topic, const void *const *bodies, const size_t *lens, size_t n);
+
+/** RDY count (refused above nsqd's max_rdy_count). */
+int gnsq_tcp_ready(gnsq_tcp_t *c, int count);
+
+/** FIN id (16 bytes); queues GNSQ_EV_FINISHED. */
+int gnsq_tcp_finish(gnsq_tcp_t *c, const uint8_t *id);
+
+/** REQ id delay_ms; queues GNSQ_EV_REQUEUED. backoff is reported, for symmetry with gnsq. */
+int gnsq_tcp_requeue(gnsq_tcp_t *c, const uint8_t *id, int64_t delay_ms, int backoff);
+
+/** TOUCH id. */
+int gnsq_tcp_touch(gnsq_tcp_t *c, const uint8_t *id);
+
+/** NOP. */
+int gnsq_tcp_nop(gnsq_tcp_t *c);
+
+/** CLS: nsqd stops sending and answers CLOSE_WAIT (a RESPONSE event); gnsq's close(). */
+int gnsq_tcp_cls(gnsq_tcp_t *c);
+
+/** Copies the connection's state into *st. */
+int gnsq_tcp_status(gnsq_tcp_status_t *st, gnsq_tcp_t *c);
+
+/** Polls the client's events; see gnsq_producer_poll(). */
+int gnsq_tcp_poll(gnsq_tcp_t *c, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
+
+/** Copies a GNSQ_EVF_HELD message body into dst and releases it. */
+int gnsq_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t n);
+
+/** The read end of the client's wake-up pipe; see gnsq_producer_notify_fd(). */
+int gnsq_tcp_notify_fd(int *fd, gnsq_tcp_t *c);
+
+/** Closes the socket (gnsq's close_stream()), queues GNSQ_EV_CLOSED. Idempotent. */
+int gnsq_tcp_close(gnsq_tcp_t *c, int timeout_ms);
+
+/** Closes (if needed) and releases the client. NULL is a no-op. */
+int gnsq_tcp_free(gnsq_tcp_t *c);
 
 /* ---- HTTP clients ---------------------------------------------------- */
 

@@ -48,6 +48,10 @@ static void unique_topic(char *buf, size_t n, const char *prefix) {
     snprintf(buf, n, "%s_%ld_%ld_%d", prefix, (long)ts.tv_sec, ts.tv_nsec, seq++);
 }
 
+static int contains(const uint8_t *buf, int n, const char *needle) {
+    return n >= 0 && memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
+}
+
 static int last_error_contains(const char *needle) {
     gnsq_last_error(last, sizeof last);
     return strstr(last, needle) != NULL;
@@ -433,6 +437,80 @@ static void test_callbacks(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* ---- low-level TCP client -------------------------------------------- */
+
+/* tcp_next waits (up to 5 s) for the next event of type. */
+static int tcp_next(gnsq_tcp_t *c, int type, gnsq_event_t *out, uint8_t *buf, size_t n) {
+    int tries, i, got;
+    for (tries = 0; tries < 50; tries++) {
+        got = gnsq_tcp_poll(c, out, 1, 100, buf, n);
+        CHECK(got >= 0);
+        for (i = 0; i < got; i++) {
+            if (out->type == type) return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_tcp(void) {
+    char topic[128];
+    gnsq_tcp_t *c = NULL, *dead = NULL;
+    gnsq_event_t ev;
+    gnsq_tcp_status_t st;
+    uint8_t buf[4096], ids[3][16];
+    const void *bodies[] = {"m2", "m3"};
+    size_t lens[] = {2, 2};
+    int n, i;
+
+    unique_topic(topic, sizeof topic, "capi_tcp");
+    CHECK_RC(gnsq_tcp_new(&dead, "127.0.0.1:1", NULL), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_connect(buf, sizeof buf, dead), GNSQ_E_CONNECTION);
+    CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_new(&c, "no port", NULL), GNSQ_E_INVALID_ARG);
+
+    CHECK_RC(gnsq_tcp_new(&c, nsqd_tcp, NULL), GNSQ_OK);
+    n = gnsq_tcp_connect(buf, sizeof buf, c);
+    CHECK(n > 0 && contains(buf, n, "\"max_rdy_count\":2500"));
+    /* The IDENTIFY answer was a response too (gnsq's on_response): drain it. */
+    CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf) && contains(buf + ev.data_offset, (int)ev.data_len, "max_rdy_count"));
+    CHECK_RC(gnsq_tcp_publish(c, topic, "m1", 2, 0), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf) && ev.data_len == 2);
+    CHECK_RC(gnsq_tcp_multipublish(c, topic, bodies, lens, 2), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf));
+    CHECK_RC(gnsq_tcp_publish(c, "bad topic", "x", 1, 0), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_tcp_subscribe(c, topic, "ch"), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf) && memcmp(buf + ev.data_offset, "OK", 2) == 0);
+    CHECK_RC(gnsq_tcp_ready(c, 2501), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_tcp_ready(c, 10), GNSQ_OK);
+    for (i = 0; i < 3; i++) {
+        CHECK(tcp_next(c, GNSQ_EV_MESSAGE, &ev, buf, sizeof buf));
+        memcpy(ids[i], ev.id, 16);
+    }
+    CHECK_RC(gnsq_tcp_status(&st, c), GNSQ_OK);
+    CHECK(st.connected == 1 && st.ready_count == 10 && st.in_flight == 3 && st.max_ready_count == 2500);
+    CHECK_RC(gnsq_tcp_touch(c, ids[0]), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_finish(c, ids[0]), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_FINISHED, &ev, buf, sizeof buf) && memcmp(ev.id, ids[0], 16) == 0);
+    CHECK_RC(gnsq_tcp_requeue(c, ids[1], 0, 1), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_REQUEUED, &ev, buf, sizeof buf) && memcmp(ev.id, ids[1], 16) == 0);
+    CHECK(tcp_next(c, GNSQ_EV_MESSAGE, &ev, buf, sizeof buf) && ev.attempts == 2); /* the requeued one */
+    CHECK_RC(gnsq_tcp_finish(c, ev.id), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_finish(c, ids[2]), GNSQ_OK);
+    /* A FIN for a message not in flight: the non-fatal E_FIN_FAILED. */
+    CHECK_RC(gnsq_tcp_finish(c, ids[0]), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_ERROR, &ev, buf, sizeof buf) && ev.code == GNSQ_E_NSQ_NONFATAL);
+    CHECK(contains(buf + ev.data_offset, (int)ev.data_len, "E_FIN_FAILED"));
+    CHECK_RC(gnsq_tcp_nop(c), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_cls(c), GNSQ_OK);
+    CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf) && contains(buf + ev.data_offset, (int)ev.data_len, "CLOSE_WAIT"));
+    CHECK_RC(gnsq_tcp_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_status(&st, c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_tcp_nop(c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_tcp_free(c), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_free(c), GNSQ_E_INVALID_HANDLE);
+}
+
 /* ---- HTTP clients ---------------------------------------------------- */
 
 static int http_do(gnsq_http_t *h, int op, const char *topic, const char *channel, uint8_t *out, size_t out_len) {
@@ -442,10 +520,6 @@ static int http_do(gnsq_http_t *h, int op, const char *topic, const char *channe
     r.topic = topic;
     r.channel = channel;
     return gnsq_http_request(out, out_len, h, &r, 5000);
-}
-
-static int contains(const uint8_t *buf, int n, const char *needle) {
-    return n >= 0 && memmem(buf, (size_t)n, needle, strlen(needle)) != NULL;
 }
 
 static void test_http(void) {
@@ -637,6 +711,7 @@ int main(int argc, char **argv) {
         {"use_after_close", test_use_after_close},
         {"callbacks", test_callbacks},
         {"http", test_http},
+        {"tcp", test_tcp},
         {"concurrent_close", test_concurrent_close},
         {"publish_while_closing", test_publish_while_closing},
     };

@@ -1,0 +1,338 @@
+package main
+
+/*
+#include "gnsq.h"
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+	"unsafe"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+)
+
+type tcpObj struct {
+	object
+	c      *gnsq.NsqdTCPClient
+	reader sync.WaitGroup
+}
+
+func tcpOf(c *C.gnsq_tcp_t) (*tcpObj, C.int) {
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
+	if !ok {
+		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
+	}
+	if o.closed.Load() {
+		return nil, failCode(C.GNSQ_E_CLOSED, "tcp client closed")
+	}
+	return o, C.GNSQ_OK
+}
+
+// result turns a core error into a return code.
+func result(err error) C.int {
+	if err != nil {
+		return fail(err)
+	}
+	return C.GNSQ_OK
+}
+
+//export gnsq_tcp_new
+func gnsq_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if out == nil || addr == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out and addr must not be NULL")
+	}
+	config, rc := configOf(cfg)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	client, err := gnsq.NewNsqdTCPClient(C.GoString(addr), config)
+	if err != nil {
+		return fail(err)
+	}
+	q, err := newEventQueue()
+	if err != nil {
+		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
+	}
+	o := &tcpObj{object: object{q: q}, c: client}
+	client.Hooks = gnsq.ConnHooks{
+		OnResponse: func(_ *gnsq.NsqdTCPClient, data []byte) { o.responded(data) },
+		OnError:    func(_ *gnsq.NsqdTCPClient, err error) { o.errored(err) },
+		OnFinish:   func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.push(event{typ: C.GNSQ_EV_FINISHED, id: id}) },
+		OnRequeue: func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID, delay time.Duration, _ bool) {
+			o.q.push(event{typ: C.GNSQ_EV_REQUEUED, id: id, value: delay.Milliseconds()})
+		},
+		OnAuth: o.authed,
+	}
+	setHandle(unsafe.Pointer(out), handles.add(o))
+	return C.GNSQ_OK
+}
+
+//export gnsq_tcp_connect
+func gnsq_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if out == nil && n > 0 {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
+	}
+	if err := o.c.Connect(); err != nil {
+		return fail(err)
+	}
+	resp, err := o.c.Identify()
+	if err != nil {
+		return fail(err)
+	}
+	var js []byte
+	if resp != nil {
+		js, _ = json.Marshal(resp)
+	}
+	o.reader.Add(1)
+	go o.read()
+	if len(js) > int(n) {
+		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "connected, but the IDENTIFY answer is %d bytes", len(js))
+	}
+	if len(js) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), int(n)), js)
+	}
+	return C.int(len(js))
+}
+
+// read turns frames into events until the connection ends.
+func (o *tcpObj) read() {
+	defer o.reader.Done()
+	for {
+		resp, err := o.c.ReadResponse()
+		if err != nil {
+			if !o.closed.Load() {
+				if errors.Is(err, gnsq.ErrNotConnected) {
+					err = nil // closed on purpose (after a fatal error frame, already reported)
+				}
+				o.disconnected(o.c.Address(), err)
+			}
+			return
+		}
+		if m := resp.Message; m != nil {
+			o.q.push(messageEvent(C.GNSQ_EV_MESSAGE, o.q.nextToken(), m))
+		}
+	}
+}
+
+func messageID(id *C.uint8_t) (gnsq.MessageID, bool) {
+	var m gnsq.MessageID
+	if id == nil {
+		return m, false
+	}
+	copy(m[:], unsafe.Slice((*byte)(unsafe.Pointer(id)), len(m)))
+	return m, true
+}
+
+//export gnsq_tcp_subscribe
+func gnsq_tcp_subscribe(c *C.gnsq_tcp_t, topic, channel *C.char) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if topic == nil || channel == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic and channel must not be NULL")
+	}
+	return result(o.c.Subscribe(C.GoString(topic), C.GoString(channel)))
+}
+
+//export gnsq_tcp_publish
+func gnsq_tcp_publish(c *C.gnsq_tcp_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	b, ok := body(ptr, n)
+	if topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic or body is NULL")
+	}
+	return result(o.c.Publish(C.GoString(topic), b, time.Duration(deferMs)*time.Millisecond))
+}
+
+//export gnsq_tcp_multipublish
+func gnsq_tcp_multipublish(c *C.gnsq_tcp_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	bs, ok := bodies(ptrs, lens, n)
+	if topic == nil || !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic, bodies or lens is NULL")
+	}
+	return result(o.c.MultiPublish(C.GoString(topic), bs))
+}
+
+//export gnsq_tcp_ready
+func gnsq_tcp_ready(c *C.gnsq_tcp_t, count C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return result(o.c.Ready(int(count)))
+}
+
+//export gnsq_tcp_finish
+func gnsq_tcp_finish(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	mid, ok := messageID(id)
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "id is NULL")
+	}
+	return result(o.c.Finish(mid))
+}
+
+//export gnsq_tcp_requeue
+func gnsq_tcp_requeue(c *C.gnsq_tcp_t, id *C.uint8_t, delayMs C.int64_t, backoff C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	mid, ok := messageID(id)
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "id is NULL")
+	}
+	return result(o.c.Requeue(mid, time.Duration(delayMs)*time.Millisecond, backoff != 0))
+}
+
+//export gnsq_tcp_touch
+func gnsq_tcp_touch(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	mid, ok := messageID(id)
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "id is NULL")
+	}
+	return result(o.c.Touch(mid))
+}
+
+//export gnsq_tcp_nop
+func gnsq_tcp_nop(c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return result(o.c.Nop())
+}
+
+//export gnsq_tcp_cls
+func gnsq_tcp_cls(c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return result(o.c.Close())
+}
+
+//export gnsq_tcp_status
+func gnsq_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if st == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "st is NULL")
+	}
+	bit := func(b bool) C.int32_t {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	*st = C.gnsq_tcp_status_t{
+		connected: bit(o.c.IsConnected()), starved: bit(o.c.IsStarved()),
+		ready_count: C.int32_t(o.c.ReadyCount()), in_flight: C.int32_t(o.c.InFlight()),
+		max_ready_count: C.int32_t(o.c.MaxReadyCount()),
+	}
+	return C.GNSQ_OK
+}
+
+//export gnsq_tcp_poll
+func gnsq_tcp_poll(c *C.gnsq_tcp_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
+	}
+	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
+}
+
+//export gnsq_tcp_read_body
+func gnsq_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return o.q.takeHeld(uint64(token), dst, int(n))
+}
+
+//export gnsq_tcp_notify_fd
+func gnsq_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if fd == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
+	}
+	*fd = C.int(o.q.rfd)
+	return C.GNSQ_OK
+}
+
+// shutdown closes the socket and waits for the reader.
+func (o *tcpObj) shutdown(timeout time.Duration) bool {
+	o.c.CloseStream()
+	return waitWithin(&o.reader, timeout)
+}
+
+//export gnsq_tcp_close
+func gnsq_tcp_close(c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
+	}
+	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+}
+
+//export gnsq_tcp_free
+func gnsq_tcp_free(c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	if c == nil {
+		return C.GNSQ_OK
+	}
+	if inCallback() {
+		return refuseInCallback("free")
+	}
+	o, ok := release[*tcpObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
+	}
+	o.release(func() bool { return o.shutdown(5 * time.Second) })
+	return C.GNSQ_OK
+}
