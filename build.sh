@@ -69,6 +69,18 @@ build() {
 	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
 	cc "${cflags[@]}" "$ROOT/tests/c/src/exit_live.c" "${ldflags[@]}" -o "$BUILD/tests/exit_live"
 	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
+	mkdir -p "$BUILD/lib/pkgconfig"
+	cat >"$BUILD/lib/pkgconfig/gnsq.pc" <<PC
+prefix=$BUILD
+libdir=\${prefix}/lib
+includedir=$ROOT/include
+
+Name: gnsq
+Description: NSQ client library with the semantics of Python's gnsq
+Version: $(sed -n 's/^#define GNSQ_VERSION_STR "\(.*\)"/\1/p' "$ROOT/include/gnsq.h")
+Libs: -L\${libdir} -lgnsq -Wl,-rpath,\${libdir}
+Cflags: -I\${includedir}
+PC
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"
 	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \

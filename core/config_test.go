@@ -89,15 +89,9 @@ func TestConfigNeverPrintsTheSecret(t *testing.T) {
 	}
 }
 
-// docs/config.md is generated from the Config tags; run with
-// GNSQ_UPDATE_DOCS=1 to rewrite it.
-func TestConfigDocsUpToDate(t *testing.T) {
+// configTable renders every option as a Markdown table.
+func configTable() string {
 	var b strings.Builder
-	b.WriteString("# Configuration options\n\n")
-	b.WriteString("Generated from the `Config` struct tags in `core/config.go` by `TestConfigDocsUpToDate`\n")
-	b.WriteString("(`GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core`). The same names are\n")
-	b.WriteString("accepted by `Config.Set` in Go and by the C and binding config setters. Durations take\n")
-	b.WriteString("a bare number in the unit shown, or a Go duration string such as `1500ms`.\n\n")
 	b.WriteString("| Option | Type | Default | Unit | Range | Meaning |\n|---|---|---|---|---|---|\n")
 	for _, o := range gnsq.ConfigOptions() {
 		rng := ""
@@ -106,11 +100,36 @@ func TestConfigDocsUpToDate(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", o.Name, o.Type, o.Default, o.Unit, rng, o.Doc)
 	}
-	const path = "../docs/config.md"
+	return b.String()
+}
+
+// docs/config.md, and the table in docs/c-api.md, are generated from the
+// Config tags; run with GNSQ_UPDATE_DOCS=1 to rewrite them.
+func TestConfigDocsUpToDate(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# Configuration options\n\n")
+	b.WriteString("Generated from the `Config` struct tags in `core/config.go` by `TestConfigDocsUpToDate`\n")
+	b.WriteString("(`GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core`). The same names are\n")
+	b.WriteString("accepted by `Config.Set` in Go and by the C and binding config setters. Durations take\n")
+	b.WriteString("a bare number in the unit shown, or a Go duration string such as `1500ms`.\n\n")
+	b.WriteString(configTable())
+	checkGenerated(t, "../docs/config.md", b.String())
+
+	const begin, end = "<!-- config-table -->\n", "<!-- /config-table -->"
+	capi, err := os.ReadFile("../docs/c-api.md")
+	require.NoError(t, err)
+	i, j := strings.Index(string(capi), begin), strings.Index(string(capi), end)
+	require.True(t, i >= 0 && j > i, "docs/c-api.md lacks the config-table markers")
+	checkGenerated(t, "../docs/c-api.md", string(capi[:i+len(begin)])+configTable()+string(capi[j:]))
+}
+
+// checkGenerated compares path with want, or writes it with GNSQ_UPDATE_DOCS=1.
+func checkGenerated(t *testing.T, path, want string) {
+	t.Helper()
 	if os.Getenv("GNSQ_UPDATE_DOCS") == "1" {
-		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
 	}
 	got, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.Equal(t, b.String(), string(got), "docs/config.md is stale: GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core")
+	assert.Equal(t, want, string(got), "%s is stale: GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core", path)
 }
