@@ -118,9 +118,9 @@ func gnsq_consumer_poll(c *C.gnsq_consumer_t, evs *C.gnsq_event_t, max C.int, ti
 //export gnsq_consumer_read_body
 func gnsq_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
 	}
 	return o.q.takeHeld(uint64(token), dst, int(n))
 }
@@ -128,6 +128,12 @@ func gnsq_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.
 // respondOne applies one answer; see gnsq_consumer_respond.
 func (o *consumerObj) respondOne(r C.gnsq_response_t, detail string) error {
 	token := uint64(r.token)
+	if r.action < C.GNSQ_RESP_FINISH || r.action > C.GNSQ_RESP_HANDLER_REQUEUE {
+		return &gnsq.InvalidArgumentError{Reason: "unknown response action"}
+	}
+	if r.action == C.GNSQ_RESP_REQUEUE && r.delay_ms < 0 {
+		return &gnsq.InvalidArgumentError{Reason: "requeue delay must be >= 0"}
+	}
 	final := r.action != C.GNSQ_RESP_TOUCH
 	o.mu.Lock()
 	m, ok := o.msgs[token]
@@ -137,6 +143,9 @@ func (o *consumerObj) respondOne(r C.gnsq_response_t, detail string) error {
 	o.mu.Unlock()
 	if !ok {
 		return errUnknownToken
+	}
+	if final {
+		o.q.dropHeld(token) // an answered message's held body is not wanted any more
 	}
 	switch r.action {
 	case C.GNSQ_RESP_FINISH:
@@ -159,11 +168,6 @@ func (o *consumerObj) respondOne(r C.gnsq_response_t, detail string) error {
 			rq.Backoff = &b
 		}
 		o.c.Complete(m, rq)
-	default:
-		o.mu.Lock()
-		o.msgs[token] = m // not answered after all
-		o.mu.Unlock()
-		return &gnsq.InvalidArgumentError{Reason: "unknown response action"}
 	}
 	return nil
 }
@@ -240,6 +244,16 @@ func gnsq_consumer_set_event_mask(c *C.gnsq_consumer_t, mask C.uint32_t) (rc C.i
 	return C.GNSQ_OK
 }
 
+//export gnsq_consumer_set_max_in_flight
+func gnsq_consumer_set_max_in_flight(c *C.gnsq_consumer_t, n C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	return result(o.c.ChangeMaxInFlight(int(n)))
+}
+
 //export gnsq_consumer_is_starved
 func gnsq_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
@@ -260,9 +274,9 @@ func gnsq_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 //export gnsq_consumer_notify_fd
 func gnsq_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
 	}
 	if fd == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")

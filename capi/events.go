@@ -113,11 +113,16 @@ func (q *eventQueue) poll(evs *C.gnsq_event_t, max int, timeoutMs int, buf *C.ui
 				if n > 0 {
 					break // stays queued for the next poll
 				}
-				if ev.token == 0 {
-					ev.token = q.nextToken()
+				if holdable(ev.typ) {
+					if ev.token == 0 {
+						ev.token = q.nextToken()
+					}
+					q.held[ev.token] = ev.data
+					flags = C.GNSQ_EVF_HELD
+				} else {
+					ev.data = ev.data[:len(data)] // a text: give what fits
+					flags = C.GNSQ_EVF_TRUNCATED
 				}
-				q.held[ev.token] = ev.data
-				flags = C.GNSQ_EVF_HELD
 			}
 			o := &out[n]
 			*o = C.gnsq_event_t{}
@@ -132,7 +137,7 @@ func (q *eventQueue) poll(evs *C.gnsq_event_t, max int, timeoutMs int, buf *C.ui
 			for i, b := range ev.id {
 				o.id[i] = C.uint8_t(b)
 			}
-			if flags == 0 {
+			if flags != C.GNSQ_EVF_HELD {
 				o.data_offset = C.uint32_t(off)
 				off += copy(data[off:], ev.data)
 			}
@@ -180,6 +185,13 @@ func (q *eventQueue) waitWake(deadline time.Time) bool {
 	}
 }
 
+// dropHeld releases held data nobody will read.
+func (q *eventQueue) dropHeld(token uint64) {
+	q.mu.Lock()
+	delete(q.held, token)
+	q.mu.Unlock()
+}
+
 // takeHeld copies held data into dst and releases it.
 func (q *eventQueue) takeHeld(token uint64, dst unsafe.Pointer, n int) C.int {
 	q.mu.Lock()
@@ -212,6 +224,12 @@ func (q *eventQueue) closeFDs() {
 	case q.wake <- struct{}{}: // a poll blocked in another thread returns
 	default:
 	}
+}
+
+// holdable: event types whose data is held when it does not fit (message
+// bodies, HTTP answers); the data of the others is a short text.
+func holdable(typ int32) bool {
+	return typ == C.GNSQ_EV_MESSAGE || typ == C.GNSQ_EV_GIVING_UP || typ == C.GNSQ_EV_HTTP_DONE
 }
 
 // errorEvent is a GNSQ_EV_ERROR for err.

@@ -78,7 +78,12 @@ func (o *object) connected(addr string) {
 	o.q.push(event{typ: C.GNSQ_EV_CONNECTED, data: []byte(addr)})
 }
 
+// disconnected reports a lost connection; connections a close ends are
+// not reported.
 func (o *object) disconnected(addr string, err error) {
+	if o.closed.Load() {
+		return
+	}
 	ev := event{typ: C.GNSQ_EV_DISCONNECTED, data: []byte(addr)}
 	if err != nil {
 		ev.code = int32(codeOf(err))
@@ -142,6 +147,9 @@ func gnsq_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg 
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
 	o := &producerObj{object: object{q: q}, p: p}
+	// One RESPONSE per publish is rarely wanted, and a host that publishes
+	// synchronously may never poll: it is opt-in (set_event_mask).
+	q.mask.Store(^uint32(1 << C.GNSQ_EV_RESPONSE))
 	p.Hooks = gnsq.ProducerHooks{
 		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
 		OnConnect: o.connected, OnDisconnect: o.disconnected,

@@ -110,12 +110,10 @@ func (o *tcpObj) read() {
 	for {
 		resp, err := o.c.ReadResponse()
 		if err != nil {
-			if !o.closed.Load() {
-				if errors.Is(err, gnsq.ErrNotConnected) {
-					err = nil // closed on purpose (after a fatal error frame, already reported)
-				}
-				o.disconnected(o.c.Address(), err)
+			if errors.Is(err, gnsq.ErrNotConnected) {
+				err = nil // closed on purpose (after a fatal error frame, already reported)
 			}
+			o.disconnected(o.c.Address(), err)
 			return
 		}
 		if m := resp.Message; m != nil {

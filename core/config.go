@@ -1,11 +1,13 @@
 package gnsq
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ const DefaultUserAgent = "libgnsq/" + Version
 //	unit:    for durations, the unit of a bare number ("s" or "ms");
 //	         Go duration strings like "1500ms" are accepted too
 //	min/max: inclusive bounds, in the option's unit
+//	choices: the values a string option accepts
 //	doc:     one line of documentation
 //
 // Use NewConfig for the defaults; the zero Config is not valid.
@@ -63,6 +66,8 @@ type Config struct {
 	LookupdRequestTimeout   time.Duration `opt:"lookupd_request_timeout" default:"5" unit:"s" min:"0.01" max:"300" doc:"a lookupd query that takes longer is abandoned (the next poll tries again)"`
 	LowReadyIdleTimeout     time.Duration `opt:"low_ready_idle_timeout" default:"10" unit:"s" min:"0.01" max:"3600" doc:"a connection with no message for this long keeps only RDY 1 until it receives again"`
 	RdyRedistributeInterval time.Duration `opt:"rdy_redistribute_interval" default:"5" unit:"s" min:"0.001" max:"60" doc:"how often RDY is redistributed (and rotated when max_in_flight is below the number of connections)"`
+
+	LogLevel string `opt:"log_level" default:"info" choices:"debug,info,warn,error,off" doc:"least severe log line written (debug, info, warn, error, or off)"`
 
 	// Logger receives the client's log lines (Go only; default slog.Default()).
 	// Secrets are never logged.
@@ -183,11 +188,31 @@ func (c *Config) userAgent() string {
 	return DefaultUserAgent
 }
 
+// logger is Logger, or slog.Default() filtered by log_level.
 func (c *Config) logger() *slog.Logger {
 	if c.Logger != nil {
 		return c.Logger
 	}
-	return slog.Default()
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError, "off": slog.LevelError + 100}
+	return slog.New(leveledHandler{Handler: slog.Default().Handler(), min: levels[c.LogLevel]})
+}
+
+// leveledHandler drops records below min.
+type leveledHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h leveledHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h leveledHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return leveledHandler{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h leveledHandler) WithGroup(name string) slog.Handler {
+	return leveledHandler{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 func (c *Config) hostname() string {
@@ -200,7 +225,7 @@ func (c *Config) hostname() string {
 
 // ConfigOption describes one option, for docs and bindings.
 type ConfigOption struct {
-	Name, Type, Default, Unit, Min, Max, Doc string
+	Name, Type, Default, Unit, Min, Max, Choices, Doc string
 }
 
 // ConfigOptions lists every option in declaration order.
@@ -208,15 +233,15 @@ func ConfigOptions() []ConfigOption {
 	fields := configFields()
 	out := make([]ConfigOption, len(fields))
 	for i, f := range fields {
-		out[i] = ConfigOption{Name: f.name, Type: f.typeName(), Default: f.def, Unit: f.unit, Min: f.min, Max: f.max, Doc: f.doc}
+		out[i] = ConfigOption{Name: f.name, Type: f.typeName(), Default: f.def, Unit: f.unit, Min: f.min, Max: f.max, Choices: f.choices, Doc: f.doc}
 	}
 	return out
 }
 
 type configField struct {
-	index                          int
-	kind                           reflect.Type
-	name, def, unit, min, max, doc string
+	index                                   int
+	kind                                    reflect.Type
+	name, def, unit, min, max, choices, doc string
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -233,7 +258,7 @@ func configFields() []configField {
 		out = append(out, configField{
 			index: i, kind: sf.Type, name: name,
 			def: sf.Tag.Get("default"), unit: sf.Tag.Get("unit"),
-			min: sf.Tag.Get("min"), max: sf.Tag.Get("max"), doc: sf.Tag.Get("doc"),
+			min: sf.Tag.Get("min"), max: sf.Tag.Get("max"), choices: sf.Tag.Get("choices"), doc: sf.Tag.Get("doc"),
 		})
 	}
 	return out
@@ -308,6 +333,9 @@ func (f configField) set(c *Config, s string) error {
 		}
 		v.SetFloat(x)
 	default:
+		if f.choices != "" && !slices.Contains(strings.Split(f.choices, ","), s) {
+			return fmt.Errorf("not one of %s", f.choices)
+		}
 		v.SetString(s)
 	}
 	return nil

@@ -60,6 +60,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		{"output_buffer_size", "70000"},
 		{"heartbeat_interval", "-2"},
 		{"max_backoff_duration", "-1"},
+		{"log_level", "loud"},
 	} {
 		err := c.Set(kv[0], kv[1])
 		var iae *gnsq.InvalidArgumentError
@@ -97,6 +98,9 @@ func configTable() string {
 		rng := ""
 		if o.Min != "" || o.Max != "" {
 			rng = o.Min + " … " + o.Max
+		}
+		if o.Choices != "" {
+			rng = strings.ReplaceAll(o.Choices, ",", ", ")
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", o.Name, o.Type, o.Default, o.Unit, rng, o.Doc)
 	}

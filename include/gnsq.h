@@ -23,6 +23,9 @@
  *    GNSQ_E_CLOSED, like every other function on the handle but *_free().
  *    *_free() releases the handle (closing it first if needed); the handle
  *    value is then stale. free(NULL) is a no-op.
+ *  - Signals: the Go runtime inside runs threads of its own; a host signal
+ *    handler must be installed with SA_ONSTACK. The library installs none
+ *    but Go's own.
  *  - Waking up: each handle owns a pipe; the library writes to it when the
  *    handle's event queue goes from empty to non-empty. Wait for the fd to
  *    be readable (poll(2), epoll, libuv, asyncio add_reader, gevent
@@ -99,7 +102,8 @@ enum {
 };
 
 enum {
-    GNSQ_EVF_HELD = 1         /* data did not fit in the poll buffer: read it with gnsq_consumer_read_body(token) */
+    GNSQ_EVF_HELD = 1,        /* a message body or HTTP answer larger than the poll buffer: read it with *_read_body(token) */
+    GNSQ_EVF_TRUNCATED = 2    /* a text (error detail, address, ...) cut to the poll buffer's size */
 };
 
 /**
@@ -319,8 +323,11 @@ int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const 
  * (buf_len bytes), waiting at most timeout_ms (0: not at all, < 0: no
  * limit) for the first. Returns the number of events (0 on timeout). An
  * event whose data does not fit in what is left of buf stays queued for
- * the next call, unless it is the first, which then comes with
- * GNSQ_EVF_HELD (producer events carry short texts: a 4 KiB buf is ample).
+ * the next call, unless it is the first: then a message body or HTTP
+ * answer comes GNSQ_EVF_HELD, a text GNSQ_EVF_TRUNCATED (producer events
+ * carry short texts: a 4 KiB buf is ample). GNSQ_EV_RESPONSE is off by
+ * default for producers (one per publish): enable it with
+ * gnsq_producer_set_event_mask() if wanted. Events queue until polled.
  */
 int gnsq_producer_poll(gnsq_producer_t *p, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
 
@@ -399,9 +406,12 @@ int gnsq_consumer_read_body(gnsq_consumer_t *c, uint64_t token, void *dst, size_
  * Applies n answers in order; the HANDLER_* actions apply gnsq's rules in
  * the library (auto-finish, requeue with backoff, on_exception).
  * detail (HANDLER_FAILED's error text, may be NULL) is shared by the batch.
+ * A final answer (all but TOUCH) releases the token and any held body.
  * Returns n when all applied; otherwise the first error (later answers are
- * still applied): GNSQ_E_UNKNOWN_TOKEN, GNSQ_E_ALREADY_RESPONDED,
- * GNSQ_E_CONNECTION (the message's connection is gone: nsqd redelivers it).
+ * still applied): GNSQ_E_INVALID_ARG (unknown action, negative delay: the
+ * message stays open), GNSQ_E_UNKNOWN_TOKEN (never handed out, or already
+ * answered), GNSQ_E_CONNECTION (FINISH/REQUEUE/TOUCH on a connection that
+ * is gone: nsqd redelivers the message; the HANDLER_* actions log this).
  */
 int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *detail);
 
@@ -415,6 +425,12 @@ int gnsq_consumer_set_event_mask(gnsq_consumer_t *c, uint32_t mask);
 
 /** The producer's gnsq_consumer_set_event_mask(). */
 int gnsq_producer_set_event_mask(gnsq_producer_t *p, uint32_t mask);
+
+/**
+ * Changes max_in_flight (RDY is redistributed at once); 0 pauses delivery,
+ * e.g. to stop intake before closing.
+ */
+int gnsq_consumer_set_max_in_flight(gnsq_consumer_t *c, int max_in_flight);
 
 /** *starved = gnsq's is_starved (1/0). */
 int gnsq_consumer_is_starved(int *starved, gnsq_consumer_t *c);
@@ -441,9 +457,12 @@ int gnsq_consumer_notify_fd(int *fd, gnsq_consumer_t *c);
 
 /**
  * Closes the consumer (gnsq's close(): connections close after writing the
- * answers already given; messages not answered are redelivered by nsqd).
- * Queues nothing more; waits at most timeout_ms (< 0: no limit) for the
- * library's goroutines. Idempotent.
+ * answers already given; messages not answered are redelivered by nsqd
+ * after its msg_timeout). Queues GNSQ_EV_CLOSED and nothing after it (no
+ * DISCONNECTED for the connections it ends); waits at most timeout_ms
+ * (< 0: no limit) for the library's goroutines. Idempotent.
+ * gnsq_consumer_read_body() and gnsq_consumer_notify_fd() keep working
+ * until gnsq_consumer_free().
  */
 int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
 

@@ -43,7 +43,7 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 }
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
-	"requeue_and_signals", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing"}
+	"requeue_and_signals", "respond_rules", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing"}
 
 func checkAllRan(t *testing.T, out string) {
 	t.Helper()

@@ -320,6 +320,63 @@ static void test_requeue_and_signals(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+static void test_respond_rules(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c;
+    gnsq_event_t ev;
+    uint8_t buf[4096], small[4];
+    gnsq_response_t r;
+    int n, tries;
+    unique_topic(topic, sizeof topic, "capi_rules");
+    CHECK_RC(gnsq_producer_publish(p, topic, "a body longer than four bytes", 29, 0, 5000), GNSQ_OK);
+    c = started_consumer(topic, "1");
+    /* A body larger than the whole poll buffer is held... */
+    for (tries = 0; tries < 100; tries++) {
+        n = gnsq_consumer_poll(c, &ev, 1, 100, small, sizeof small);
+        CHECK(n >= 0);
+        if (n == 1 && ev.type == GNSQ_EV_MESSAGE) break;
+    }
+    CHECK(tries < 100 && (ev.flags & GNSQ_EVF_HELD) && ev.data_len == 29);
+    /* ... a bad answer leaves the message open ... */
+    r.token = ev.token;
+    r.action = GNSQ_RESP_REQUEUE;
+    r.backoff = 0;
+    r.delay_ms = -1;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_INVALID_ARG);
+    r.action = 99;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_INVALID_ARG);
+    /* ... and a final answer releases the held body too. */
+    r.action = GNSQ_RESP_FINISH;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    CHECK_RC(gnsq_consumer_read_body(c, ev.token, buf, sizeof buf), GNSQ_E_UNKNOWN_TOKEN);
+
+    /* max_in_flight 0 pauses delivery; raising it resumes. */
+    CHECK_RC(gnsq_consumer_set_max_in_flight(c, 0), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_set_max_in_flight(c, -1), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_publish(p, topic, "paused", 6, 0, 5000), GNSQ_OK);
+    for (tries = 0; tries < 5; tries++) { /* 0.5 s without a message */
+        n = gnsq_consumer_poll(c, &ev, 1, 100, buf, sizeof buf);
+        CHECK(n >= 0 && (n == 0 || ev.type != GNSQ_EV_MESSAGE));
+    }
+    CHECK_RC(gnsq_consumer_set_max_in_flight(c, 1), GNSQ_OK);
+    CHECK(poll_until(NULL, c, GNSQ_EV_MESSAGE, 0, &ev, buf, sizeof buf));
+    CHECK(ev.data_len == 6 && memcmp(buf + ev.data_offset, "paused", 6) == 0);
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    /* After close: no DISCONNECTED for the ends close caused; the last event is CLOSED. */
+    while ((n = gnsq_consumer_poll(c, &ev, 1, 0, buf, sizeof buf)) > 0) {
+        CHECK(ev.type != GNSQ_EV_DISCONNECTED);
+    }
+    CHECK(n == GNSQ_E_CLOSED && ev.type == GNSQ_EV_CLOSED);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+
+    /* A producer event's text larger than the buffer is truncated, not held. */
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    n = gnsq_producer_poll(p, &ev, 1, 0, small, sizeof small);
+    CHECK(n == 1 && ev.type == GNSQ_EV_CONNECTED && (ev.flags & GNSQ_EVF_TRUNCATED) && ev.data_len == sizeof small);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 static void test_use_after_close(void) {
     gnsq_producer_t *p = started_producer();
     gnsq_consumer_t *c = started_consumer("closed_topic", "1");
@@ -348,9 +405,9 @@ static void test_use_after_close(void) {
     CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
     CHECK_RC(gnsq_consumer_start(c), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_CLOSED);
-    CHECK_RC(gnsq_consumer_read_body(c, 1, buf, sizeof buf), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_read_body(c, 1, buf, sizeof buf), GNSQ_E_UNKNOWN_TOKEN); /* still usable */
     CHECK_RC(gnsq_consumer_is_starved(&starved, c), GNSQ_E_CLOSED);
-    CHECK_RC(gnsq_consumer_notify_fd(&fd, c), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_notify_fd(&fd, c), GNSQ_OK); /* until free */
     CHECK_RC(gnsq_consumer_set_event_mask(c, 0), GNSQ_E_CLOSED);
     closed_seen = 0;
     while ((n = gnsq_consumer_poll(c, evs, 64, 0, buf, sizeof buf)) > 0) {
@@ -708,6 +765,7 @@ int main(int argc, char **argv) {
         {"bad_handles", test_bad_handles},
         {"publish_and_consume", test_publish_and_consume},
         {"requeue_and_signals", test_requeue_and_signals},
+        {"respond_rules", test_respond_rules},
         {"use_after_close", test_use_after_close},
         {"callbacks", test_callbacks},
         {"http", test_http},
