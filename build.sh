@@ -4,7 +4,8 @@
 #   ./build.sh [build]   build the Go core and the pinned NSQ servers (build/bin)
 #   ./build.sh test      build, then run every test (Go with -race, fuzz smoke)
 #   ./build.sh demo      build, start a local nsqd, run the main example
-#   ./build.sh bench     build, then run the benchmark programs (bench/)
+#   ./build.sh bench     build, then run the Go benchmark program (bench/)
+#   ./build.sh bench-c   build, then run the C benchmarks (bench/c, needs jq and perl)
 #
 # Needs only bash, curl and a network path to the Go module proxy: when no
 # Go >= 1.22 is on PATH, the pinned Go toolchain is fetched from the proxy.
@@ -68,6 +69,14 @@ build() {
 	local ldflags=(-L"$BUILD/lib" -lgnsq -lpthread -Wl,-rpath,'$ORIGIN/../lib')
 	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
 	cc "${cflags[@]}" "$ROOT/tests/c/src/exit_live.c" "${ldflags[@]}" -o "$BUILD/tests/exit_live"
+	mkdir -p "$BUILD/examples" "$BUILD/bench"
+	local prog
+	for prog in producer consumer_poll consumer_callbacks; do
+		cc "${cflags[@]}" "$ROOT/examples/c/$prog.c" "${ldflags[@]}" -o "$BUILD/examples/$prog"
+	done
+	for prog in consume_bench publish_bench; do
+		cc "${cflags[@]}" -O2 "$ROOT/bench/c/$prog.c" "${ldflags[@]}" -o "$BUILD/bench/$prog"
+	done
 	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
 	mkdir -p "$BUILD/lib/pkgconfig"
 	cat >"$BUILD/lib/pkgconfig/gnsq.pc" <<PC
@@ -145,6 +154,16 @@ demo() {
 	wait_http_ok "127.0.0.1:$http"
 	log "running examples/go/demo"
 	(cd "$ROOT" && go run ./examples/go/demo -nsqd "127.0.0.1:$tcp" -nsqd-http "127.0.0.1:$http")
+	log "running the C examples: producer, then consumer_poll and consumer_callbacks"
+	"$BUILD/examples/producer" "127.0.0.1:$tcp" demo_c
+	"$BUILD/examples/consumer_poll" "127.0.0.1:$tcp" demo_c poll 16 30
+	"$BUILD/examples/consumer_callbacks" "127.0.0.1:$tcp" demo_c callbacks 16
+}
+
+bench_c() {
+	build
+	log "running bench/c/run.sh (needs jq and perl)"
+	"$ROOT/bench/c/run.sh"
 }
 
 bench() {
@@ -160,8 +179,9 @@ build) build ;;
 test) run_tests ;;
 demo) demo ;;
 bench) bench "$@" ;;
+bench-c) bench_c ;;
 *)
-	echo "usage: $0 [build|test|demo|bench]" >&2
+	echo "usage: $0 [build|test|demo|bench|bench-c]" >&2
 	exit 2
 	;;
 esac

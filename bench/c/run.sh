@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# bench/c/run.sh - runs the C benchmarks (consume_bench, publish_bench)
+# against a private nsqd started like bench/cmd/nsqbench starts its own
+# (--mem-queue-size=10000000, --log-level=warn, free ports, a temporary
+# data directory), and prints the medians.
+#
+#   bench/c/run.sh                 # 5 rounds
+#   ROUNDS=3 N=200000 RDY=2500 M=20000 bench/c/run.sh
+#
+# Needs build/lib/libgnsq.so and build/bin/nsqd (./build.sh build), cc,
+# curl, jq and perl. Compiles the two programs into build/bench/.
+#
+# Each round, per variant (finish.block, handler_ok.block, finish.fd; the
+# order rotates):
+#   a fresh topic and its channel are created over HTTP, filled with
+#   N + 2 x RDY messages of 100 bytes by /mpub (binary, not timed), and
+#   consume_bench reads N of them with max_in_flight RDY (answering with
+#   FINISH or HANDLER_OK, waiting in a blocking gnsq_consumer_poll() or on
+#   the notify fd). Afterwards nsqd's
+#   /stats must show: channel message_count = the fill, depth + in flight =
+#   the fill - what consume_bench answered (messages still in flight at the
+#   disconnect stay there until nsqd's msg_timeout), no requeue, no timeout.
+# Then publish_bench makes M synchronous publishes to a fresh topic, whose
+# message_count must then be M. Topics are deleted after use.
+set -euo pipefail
+trap 'echo "bench/c/run.sh: failed at line $LINENO" >&2' ERR
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ROUNDS=${ROUNDS:-5}
+N=${N:-200000}
+RDY=${RDY:-2500}
+M=${M:-20000}
+OUT="$ROOT/build/bench"
+NSQD="$ROOT/build/bin/nsqd"
+BATCH=5000 # messages per /mpub request (nsqd's --max-body-size is 5 MB)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+mkdir -p "$OUT"
+for prog in consume_bench publish_bench; do
+	cc -std=c99 -O2 -Wall -Wextra -Werror -I "$ROOT/include" "$ROOT/bench/c/$prog.c" \
+		-L "$ROOT/build/lib" -lgnsq -Wl,-rpath,'$ORIGIN/../lib' -o "$OUT/$prog"
+done
+
+free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+}
+
+TCP=$(free_port)
+HTTP=$(free_port)
+DATA=$(mktemp -d)
+WORK=$(mktemp -d)
+"$NSQD" --tcp-address="127.0.0.1:$TCP" --http-address="127.0.0.1:$HTTP" --broadcast-address=127.0.0.1 \
+	--data-path="$DATA" --mem-queue-size=10000000 --log-level=warn >"$WORK/nsqd.log" 2>&1 &
+NSQD_PID=$!
+cleanup() {
+	kill -TERM "$NSQD_PID" 2>/dev/null || true
+	wait "$NSQD_PID" 2>/dev/null || true
+	rm -rf "$DATA" "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+	curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null 2>&1 && break
+	sleep 0.05
+done
+if ! curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null; then
+	echo "nsqd did not answer on 127.0.0.1:$HTTP; its log:" >&2
+	cat "$WORK/nsqd.log" >&2
+	exit 1
+fi
+log "nsqd on 127.0.0.1:$TCP (http $HTTP), pid $NSQD_PID"
+
+api() { curl -fsS -X POST "http://127.0.0.1:$HTTP/$1" >/dev/null; }
+
+# stat TOPIC JQ prints one value of /stats for TOPIC and its channel "bench".
+stat() {
+	curl -fsS "http://127.0.0.1:$HTTP/stats?format=json&topic=$1" |
+		jq -r "(.topics[0]) as \$t | (\$t.channels[] | select(.channel_name == \"bench\")) as \$c | $2"
+}
+
+# mpub_file COUNT: a /mpub?binary=true body of COUNT 100-byte messages.
+mpub_file() {
+	local f="$WORK/mpub.$1"
+	[ -f "$f" ] || perl -e 'my $n = shift; print pack("N", $n); print pack("N", 100), "m" x 100 for 1 .. $n' "$1" >"$f"
+	echo "$f"
+}
+
+# fill TOPIC COUNT: creates TOPIC/bench and puts COUNT messages into it.
+fill() {
+	local topic=$1 left=$2 k
+	api "topic/create?topic=$topic"
+	api "channel/create?topic=$topic&channel=bench"
+	while [ "$left" -gt 0 ]; do
+		k=$((left < BATCH ? left : BATCH))
+		curl -fsS -X POST "http://127.0.0.1:$HTTP/mpub?topic=$topic&binary=true" \
+			--data-binary @"$(mpub_file "$k")" >/dev/null
+		left=$((left - k))
+	done
+	for _ in $(seq 1 200); do
+		[ "$(stat "$topic" '$c.depth')" = "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "fill $topic: channel depth $(stat "$topic" '$c.depth'), want $2" >&2
+	return 1
+}
+
+field() { tr " " "\n" | sed -n "s/^$1=//p" | head -n1; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Consume variants: <respond action>.<wait>. The blocking poll is the one
+# the targets are about; "fd" waits on the notify fd instead (comparison).
+VARIANTS="finish.block handler_ok.block finish.fd"
+for v in $VARIANTS pub; do : >"$WORK/$v"; done
+FILL=$((N + 2 * RDY))
+for r in $(seq 1 "$ROUNDS"); do
+	# rotate the order of the variants from round to round
+	set -- $VARIANTS
+	for _ in $(seq 2 "$r"); do set -- "${@:2}" "$1"; done
+	for v in "$@"; do
+		mode=${v%.*} wait=${v#*.}
+		topic="cbench_${r}_${mode}_$wait"
+		fill "$topic" "$FILL"
+		line=$("$OUT/consume_bench" "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY" "$mode" "$wait")
+		answered=$(echo "$line" | field answered)
+		sleep 0.2 # let nsqd process the FINs and the disconnect
+		checks=$(stat "$topic" '"\($c.message_count) \($c.depth + $c.in_flight_count) \($c.requeue_count) \($c.timeout_count)"')
+		if [ "$checks" != "$FILL $((FILL - answered)) 0 0" ]; then
+			echo "round $r $v: channel message_count, depth+in_flight, requeue_count, timeout_count = $checks; want $FILL $((FILL - answered)) 0 0" >&2
+			exit 1
+		fi
+		api "topic/delete?topic=$topic"
+		echo "round $r: $line" >&2
+		echo "$line" | field msg_per_s >>"$WORK/$v"
+	done
+	topic="pbench_$r"
+	line=$("$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
+	count=$(curl -fsS "http://127.0.0.1:$HTTP/stats?format=json&topic=$topic" | jq -r '.topics[0].message_count')
+	if [ "$count" != "$M" ]; then
+		echo "round $r publish: message_count $count, want $M" >&2
+		exit 1
+	fi
+	api "topic/delete?topic=$topic"
+	echo "round $r: $line" >&2
+	echo "$line" | field us_per_call >>"$WORK/pub"
+done
+
+fin=$(median <"$WORK/finish.block")
+hok=$(median <"$WORK/handler_ok.block")
+ffd=$(median <"$WORK/finish.fd")
+pub=$(median <"$WORK/pub")
+ratio() { echo "$1 $2" | awk '{ printf "%.3f", $1 / $2 }'; }
+printf 'C consume, %d msgs, max_in_flight %d, median of %d rounds (msg/s):
+' "$N" "$RDY" "$ROUNDS"
+printf '  blocking poll + FINISH      %.0f
+' "$fin"
+printf '  blocking poll + HANDLER_OK  %.0f  (%sx FINISH)
+' "$hok" "$(ratio "$hok" "$fin")"
+printf '  notify fd     + FINISH      %.0f  (%sx blocking poll)
+' "$ffd" "$(ratio "$ffd" "$fin")"
+printf 'C sync publish, 100 B, %d calls, median of %d rounds: %.2f us/call (%.0f msg/s)
+' \
+	"$M" "$ROUNDS" "$pub" "$(echo "$pub" | awk '{ print 1e6 / $1 }')"
