@@ -155,9 +155,10 @@ demo() {
 	log "running examples/go/demo"
 	(cd "$ROOT" && go run ./examples/go/demo -nsqd "127.0.0.1:$tcp" -nsqd-http "127.0.0.1:$http")
 	log "running the C examples: producer, then consumer_poll and consumer_callbacks"
-	"$BUILD/examples/producer" "127.0.0.1:$tcp" demo_c
-	"$BUILD/examples/consumer_poll" "127.0.0.1:$tcp" demo_c poll 16 30
-	"$BUILD/examples/consumer_callbacks" "127.0.0.1:$tcp" demo_c callbacks 16
+	"$BUILD/examples/producer" "127.0.0.1:$tcp" demo_c_poll
+	"$BUILD/examples/consumer_poll" "127.0.0.1:$tcp" demo_c_poll ch 16 30
+	"$BUILD/examples/producer" "127.0.0.1:$tcp" demo_c_callbacks >/dev/null
+	timeout 60 "$BUILD/examples/consumer_callbacks" "127.0.0.1:$tcp" demo_c_callbacks ch 16
 }
 
 bench_c() {
