@@ -81,6 +81,32 @@ static gnsq_consumer_t *started_consumer(const char *topic, const char *max_in_f
     return c;
 }
 
+/* Waits until nsqd's stats show the one client of topic/ch at RDY want:
+ * nsqd reads RDY asynchronously, so only its stats say when it applies. */
+static int await_ready_count(const char *topic, int want) {
+    gnsq_http_t *h = NULL;
+    gnsq_http_request_t r;
+    static uint8_t out[1 << 16];
+    char needle[32];
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    int n, tries, found = 0;
+    snprintf(needle, sizeof needle, "\"ready_count\":%d", want);
+    CHECK_RC(gnsq_http_new(&h, GNSQ_HTTP_NSQD, nsqd_http, NULL), GNSQ_OK);
+    memset(&r, 0, sizeof r);
+    r.op = GNSQ_HTTP_STATS;
+    r.topic = topic;
+    r.channel = "ch";
+    for (tries = 0; tries < 500 && !found; tries++) {
+        n = gnsq_http_request(out, sizeof out, h, &r, 5000);
+        CHECK(n > 0);
+        found = contains(out, n, needle);
+        if (!found) nanosleep(&pause, NULL);
+    }
+    CHECK_RC(gnsq_http_close(h, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_http_free(h), GNSQ_OK);
+    return found;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_version(void) {
@@ -354,6 +380,7 @@ static void test_respond_rules(void) {
     /* max_in_flight 0 pauses delivery; raising it resumes. */
     CHECK_RC(gnsq_consumer_set_max_in_flight(c, 0), GNSQ_OK);
     CHECK_RC(gnsq_consumer_set_max_in_flight(c, -1), GNSQ_E_INVALID_ARG);
+    CHECK(await_ready_count(topic, 0));
     CHECK_RC(gnsq_producer_publish(p, topic, "paused", 6, 0, 5000), GNSQ_OK);
     for (tries = 0; tries < 5; tries++) { /* 0.5 s without a message */
         n = gnsq_consumer_poll(c, &ev, 1, 100, buf, sizeof buf);
