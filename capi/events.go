@@ -2,6 +2,7 @@ package main
 
 /*
 #include "gnsq.h"
+int libgnsq_wait_readable(int fd, int timeout_ms);
 */
 import "C"
 
@@ -28,15 +29,19 @@ type event struct {
 const alwaysQueued = 1<<C.GNSQ_EV_MESSAGE | 1<<C.GNSQ_EV_PUBLISHED | 1<<C.GNSQ_EV_CLOSED
 
 // eventQueue is a handle's queue of events, polled by the host, with the
-// notify pipe written when it goes from empty to non-empty.
+// notify pipe written when it goes from empty to non-empty. A blocking
+// poll waits on that pipe too.
 type eventQueue struct {
 	mu     sync.Mutex
 	events []event
 	head   int
 	sealed bool              // nothing more is queued (after close)
 	held   map[uint64][]byte // data handed out as GNSQ_EVF_HELD, by token
-	wake   chan struct{}     // capacity 1: wakes a blocked poll
 	mask   atomic.Uint32
+	// fdMu is held shared by blocking polls while they wait on rfd, and
+	// exclusively by closeFDs, so a descriptor is never closed (and its
+	// number reused) under a waiting poll.
+	fdMu   sync.RWMutex
 	rfd    int
 	wfd    int
 	tokens atomic.Uint64 // source of tokens for this handle
@@ -47,7 +52,7 @@ func newEventQueue() (*eventQueue, error) {
 	if err := syscall.Pipe2(fds[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		return nil, err
 	}
-	q := &eventQueue{rfd: fds[0], wfd: fds[1], wake: make(chan struct{}, 1), held: map[uint64][]byte{}}
+	q := &eventQueue{rfd: fds[0], wfd: fds[1], held: map[uint64][]byte{}}
 	q.mask.Store(^uint32(0))
 	return q, nil
 }
@@ -72,12 +77,7 @@ func (q *eventQueue) push(ev event) {
 	wasEmpty := q.head == len(q.events)
 	q.events = append(q.events, ev)
 	if wasEmpty {
-		var b [1]byte
-		_, _ = syscall.Write(q.wfd, b[:]) // EAGAIN: the pipe is readable already
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		q.notify()
 	}
 }
 
@@ -159,30 +159,50 @@ func (q *eventQueue) poll(evs *C.gnsq_event_t, max int, timeoutMs int, buf *C.ui
 		if timeoutMs == 0 {
 			return 0
 		}
-		if !q.waitWake(deadline) {
+		if !q.waitPush(deadline) {
 			return 0
 		}
 	}
 }
 
-// waitWake waits for a push or the deadline (zero: forever); false on timeout.
-func (q *eventQueue) waitWake(deadline time.Time) bool {
-	if deadline.IsZero() {
-		<-q.wake
-		return true
+// notify makes the pipe readable; callers hold mu (unsealed) or fdMu.
+func (q *eventQueue) notify() {
+	var b [1]byte
+	_, _ = syscall.Write(q.wfd, b[:]) // EAGAIN: the pipe is readable already
+}
+
+// waitPush waits on the notify pipe for a push, or until the deadline
+// (zero: no limit); false once the deadline has passed. It empties the
+// pipe first, so a host must not wait on the notify fd in one thread while
+// another blocks in poll. Spurious wake-ups return true: poll re-checks.
+func (q *eventQueue) waitPush(deadline time.Time) bool {
+	timeoutMs := -1
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return false
+		}
+		timeoutMs = int((d + time.Millisecond - 1) / time.Millisecond)
 	}
-	d := time.Until(deadline)
-	if d <= 0 {
-		return false
+	q.fdMu.RLock()
+	defer q.fdMu.RUnlock()
+	if q.rfd < 0 {
+		return true // freed: sealed, poll returns
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-q.wake:
-		return true
-	case <-t.C:
-		return false
+	var drain [64]byte
+	for {
+		if n, _ := syscall.Read(q.rfd, drain[:]); n <= 0 {
+			break
+		}
 	}
+	// A push after this check finds the queue empty and writes the pipe.
+	q.mu.Lock()
+	ready := q.sealed || q.head < len(q.events)
+	q.mu.Unlock()
+	if !ready {
+		C.libgnsq_wait_readable(C.int(q.rfd), C.int(timeoutMs))
+	}
+	return true
 }
 
 // dropHeld releases held data nobody will read.
@@ -210,19 +230,23 @@ func (q *eventQueue) takeHeld(token uint64, dst unsafe.Pointer, n int) C.int {
 	return C.int(len(data))
 }
 
-// closeFDs closes the notify pipe (at free, after sealing).
+// closeFDs closes the notify pipe (at free): it seals the queue, wakes
+// blocked polls and closes the pipe once none is waiting on it.
 func (q *eventQueue) closeFDs() {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.sealed = true
+	q.mu.Unlock()
+	q.fdMu.RLock()
+	if q.wfd >= 0 {
+		q.notify()
+	}
+	q.fdMu.RUnlock()
+	q.fdMu.Lock()
+	defer q.fdMu.Unlock()
 	if q.rfd >= 0 {
 		syscall.Close(q.rfd)
 		syscall.Close(q.wfd)
 		q.rfd, q.wfd = -1, -1
-	}
-	select {
-	case q.wake <- struct{}{}: // a poll blocked in another thread returns
-	default:
 	}
 }
 

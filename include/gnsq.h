@@ -30,7 +30,9 @@
  *    handle's event queue goes from empty to non-empty. Wait for the fd to
  *    be readable (poll(2), epoll, libuv, asyncio add_reader, gevent
  *    wait_read), read the pipe empty, then call *_poll() with timeout 0
- *    until it returns 0. This is race-free.
+ *    until it returns 0. This is race-free. A *_poll() (or *_dispatch())
+ *    with a non-zero timeout that finds the queue empty waits on the same
+ *    pipe and empties it: use one way of waiting per handle, not both.
  */
 #ifndef GNSQ_H
 #define GNSQ_H

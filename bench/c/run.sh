@@ -10,18 +10,19 @@
 # Needs build/lib/libgnsq.so and build/bin/nsqd (./build.sh build), cc,
 # curl, jq and perl. Compiles the two programs into build/bench/.
 #
-# Each round, per variant (finish.block, handler_ok.block, finish.fd; the
-# order rotates):
+# Each round, per variant (finish.block, handler_ok.block, finish.fd, go;
+# the order rotates):
 #   a fresh topic and its channel are created over HTTP, filled with
 #   N + 2 x RDY messages of 100 bytes by /mpub (binary, not timed), and
 #   consume_bench reads N of them with max_in_flight RDY (answering with
 #   FINISH or HANDLER_OK, waiting in a blocking gnsq_consumer_poll() or on
-#   the notify fd). Afterwards nsqd's
+#   the notify fd), or gobench reads them with the Go Consumer. Afterwards nsqd's
 #   /stats must show: channel message_count = the fill, depth + in flight =
 #   the fill - what consume_bench answered (messages still in flight at the
 #   disconnect stay there until nsqd's msg_timeout), no requeue, no timeout.
-# Then publish_bench makes M synchronous publishes to a fresh topic, whose
-# message_count must then be M. Topics are deleted after use.
+# Then publish_bench (C) and gobench (Go) each make M synchronous publishes
+# to a fresh topic, whose message_count must then be M. Topics are deleted
+# after use. The summary gives the C figures as ratios to the Go ones.
 set -euo pipefail
 trap 'echo "bench/c/run.sh: failed at line $LINENO" >&2' ERR
 
@@ -41,6 +42,7 @@ for prog in consume_bench publish_bench; do
 	cc -std=c99 -O2 -Wall -Wextra -Werror -I "$ROOT/include" "$ROOT/bench/c/$prog.c" \
 		-L "$ROOT/build/lib" -lgnsq -Wl,-rpath,'$ORIGIN/../lib' -o "$OUT/$prog"
 done
+(cd "$ROOT/bench" && go build -o "$OUT/gobench" ./c/gobench)
 
 free_port() {
 	local port
@@ -116,9 +118,10 @@ field() { tr " " "\n" | sed -n "s/^$1=//p" | head -n1; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Consume variants: <respond action>.<wait>. The blocking poll is the one
-# the targets are about; "fd" waits on the notify fd instead (comparison).
-VARIANTS="finish.block handler_ok.block finish.fd"
-for v in $VARIANTS pub; do : >"$WORK/$v"; done
+# the targets are about; "fd" waits on the notify fd instead (comparison);
+# "go" is the Go Consumer (gobench) on the same nsqd and fill.
+VARIANTS="finish.block handler_ok.block finish.fd go"
+for v in $VARIANTS pub gopub; do : >"$WORK/$v"; done
 FILL=$((N + 2 * RDY))
 for r in $(seq 1 "$ROUNDS"); do
 	# rotate the order of the variants from round to round
@@ -128,7 +131,11 @@ for r in $(seq 1 "$ROUNDS"); do
 		mode=${v%.*} wait=${v#*.}
 		topic="cbench_${r}_${mode}_$wait"
 		fill "$topic" "$FILL"
-		line=$("$OUT/consume_bench" "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY" "$mode" "$wait")
+		if [ "$v" = go ]; then
+			line=$("$OUT/gobench" consume "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY")
+		else
+			line=$("$OUT/consume_bench" "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY" "$mode" "$wait")
+		fi
 		answered=$(echo "$line" | field answered)
 		sleep 0.2 # let nsqd process the FINs and the disconnect
 		checks=$(stat "$topic" '"\($c.message_count) \($c.depth + $c.in_flight_count) \($c.requeue_count) \($c.timeout_count)"')
@@ -140,31 +147,39 @@ for r in $(seq 1 "$ROUNDS"); do
 		echo "round $r: $line" >&2
 		echo "$line" | field msg_per_s >>"$WORK/$v"
 	done
-	topic="pbench_$r"
-	line=$("$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
-	count=$(curl -fsS "http://127.0.0.1:$HTTP/stats?format=json&topic=$topic" | jq -r '.topics[0].message_count')
-	if [ "$count" != "$M" ]; then
-		echo "round $r publish: message_count $count, want $M" >&2
-		exit 1
-	fi
-	api "topic/delete?topic=$topic"
-	echo "round $r: $line" >&2
-	echo "$line" | field us_per_call >>"$WORK/pub"
+	# sync publish: C and Go, in an order that alternates
+	pubs="pub gopub"
+	[ $((r % 2)) -eq 0 ] && pubs="gopub pub"
+	for v in $pubs; do
+		topic="pbench_${r}_$v"
+		if [ "$v" = pub ]; then
+			line=$("$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
+		else
+			line=$("$OUT/gobench" publish "127.0.0.1:$TCP" "$topic" "$M")
+		fi
+		count=$(curl -fsS "http://127.0.0.1:$HTTP/stats?format=json&topic=$topic" | jq -r '.topics[0].message_count')
+		if [ "$count" != "$M" ]; then
+			echo "round $r $v: message_count $count, want $M" >&2
+			exit 1
+		fi
+		api "topic/delete?topic=$topic"
+		echo "round $r: $line" >&2
+		echo "$line" | field us_per_call >>"$WORK/$v"
+	done
 done
 
 fin=$(median <"$WORK/finish.block")
 hok=$(median <"$WORK/handler_ok.block")
 ffd=$(median <"$WORK/finish.fd")
+gocons=$(median <"$WORK/go")
 pub=$(median <"$WORK/pub")
+gopub=$(median <"$WORK/gopub")
 ratio() { echo "$1 $2" | awk '{ printf "%.3f", $1 / $2 }'; }
-printf 'C consume, %d msgs, max_in_flight %d, median of %d rounds (msg/s):
-' "$N" "$RDY" "$ROUNDS"
-printf '  blocking poll + FINISH      %.0f
-' "$fin"
-printf '  blocking poll + HANDLER_OK  %.0f  (%sx FINISH)
-' "$hok" "$(ratio "$hok" "$fin")"
-printf '  notify fd     + FINISH      %.0f  (%sx blocking poll)
-' "$ffd" "$(ratio "$ffd" "$fin")"
-printf 'C sync publish, 100 B, %d calls, median of %d rounds: %.2f us/call (%.0f msg/s)
-' \
-	"$M" "$ROUNDS" "$pub" "$(echo "$pub" | awk '{ print 1e6 / $1 }')"
+printf 'Consume, %d msgs, max_in_flight %d, median of %d rounds (msg/s):\n' "$N" "$RDY" "$ROUNDS"
+printf '  Go Consumer                 %.0f\n' "$gocons"
+printf '  C, blocking poll + FINISH      %.0f  (%sx Go)\n' "$fin" "$(ratio "$fin" "$gocons")"
+printf '  C, blocking poll + HANDLER_OK  %.0f  (%sx Go)\n' "$hok" "$(ratio "$hok" "$gocons")"
+printf '  C, notify fd     + FINISH      %.0f  (%sx Go)\n' "$ffd" "$(ratio "$ffd" "$gocons")"
+printf 'Sync publish, 100 B, %d calls, median of %d rounds (us/call):\n' "$M" "$ROUNDS"
+printf '  Go Producer  %.2f\n' "$gopub"
+printf '  C            %.2f  (%+.2f us over Go)\n' "$pub" "$(echo "$pub $gopub" | awk '{ print $1 - $2 }')"
