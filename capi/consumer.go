@@ -72,7 +72,7 @@ func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C
 	o := &consumerObj{object: object{q: q}, msgs: map[uint64]*gnsq.Message{}}
 	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, config)
 	if err != nil {
-		q.closeFDs()
+		q.free()
 		return fail(err)
 	}
 	o.c = c
@@ -103,16 +103,6 @@ func gnsq_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
 		return fail(err)
 	}
 	return C.GNSQ_OK
-}
-
-//export gnsq_consumer_poll
-func gnsq_consumer_poll(c *C.gnsq_consumer_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
 }
 
 //export gnsq_consumer_read_body
@@ -211,26 +201,6 @@ func gnsq_consumer_set_callback(c *C.gnsq_consumer_t, eventType C.int, fn C.gnsq
 		return rc
 	}
 	return o.d.set(eventType, fn, closure)
-}
-
-//export gnsq_consumer_dispatch
-func gnsq_consumer_dispatch(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.d.dispatch(o.q, timeoutMs)
-}
-
-//export gnsq_consumer_run
-func gnsq_consumer_run(c *C.gnsq_consumer_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.d.run(o.q)
 }
 
 //export gnsq_consumer_set_event_mask

@@ -19,14 +19,17 @@ const (
 )
 
 // dispatcher runs host callbacks for a handle's events on the thread that
-// calls dispatch. Close waits on mu, so no callback runs after it returns.
+// calls dispatch. A dispatch holds mu while it runs callbacks, and counts
+// as active while it waits for events; close waits for both, so no
+// callback runs once it returns.
 type dispatcher struct {
-	mu       sync.Mutex // held by a running dispatch
-	cbMu     sync.Mutex // guards cbs
-	cbs      [C.GNSQ_EV_PUBLISHED + 1]callback
-	evs      *C.gnsq_event_t // C memory, allocated on first dispatch
-	buf      *C.uint8_t
-	stopWith C.int
+	mu     sync.Mutex // held while a dispatch takes events and runs callbacks
+	idle   sync.Cond  // on mu: signalled when active drops
+	active int        // dispatches waiting for events (see waitStep)
+	cbMu   sync.Mutex // guards cbs
+	cbs    [C.GNSQ_EV_PUBLISHED + 1]callback
+	evs    *C.gnsq_event_t // C memory, allocated on first dispatch
+	buf    *C.uint8_t
 }
 
 type callback struct {
@@ -50,18 +53,15 @@ func (d *dispatcher) set(eventType C.int, fn C.gnsq_callback_t, closure C.uintpt
 	return C.GNSQ_OK
 }
 
-// dispatch polls q once and runs the callbacks of the events it got.
-func (d *dispatcher) dispatch(q *eventQueue, timeoutMs C.int) C.int {
-	if inCallback() {
-		return refuseInCallback("dispatch")
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// runOnce takes one batch of q's events without waiting and runs their
+// callbacks (under mu): the number of events, or an error. stop gets the
+// first non-zero callback result.
+func (d *dispatcher) runOnce(q *eventQueue, stop *C.int) C.int {
 	if d.evs == nil {
 		d.evs = (*C.gnsq_event_t)(C.calloc(dispatchEvents, C.size_t(unsafe.Sizeof(C.gnsq_event_t{}))))
 		d.buf = (*C.uint8_t)(C.malloc(dispatchBuffer))
 	}
-	n := q.poll(d.evs, dispatchEvents, int(timeoutMs), d.buf, dispatchBuffer)
+	n := q.take(d.evs, dispatchEvents, d.buf, dispatchBuffer)
 	if n <= 0 {
 		return n
 	}
@@ -82,37 +82,29 @@ func (d *dispatcher) dispatch(q *eventQueue, timeoutMs C.int) C.int {
 		if ev.flags&C.GNSQ_EVF_HELD == 0 {
 			data = (*C.uint8_t)(unsafe.Add(unsafe.Pointer(d.buf), uintptr(ev.data_offset)))
 		}
-		if rc := C.libgnsq_invoke(cb.fn, ev, data, cb.closure); rc != 0 && d.stopWith == 0 {
-			d.stopWith = rc
+		if rc := C.libgnsq_invoke(cb.fn, ev, data, cb.closure); rc != 0 && stop != nil && *stop == 0 {
+			*stop = rc
 		}
 	}
 	return n
 }
 
-// run dispatches until the queue is closed (0) or a callback asks to stop.
-func (d *dispatcher) run(q *eventQueue) C.int {
-	for {
-		rc := d.dispatch(q, -1)
-		if rc == C.GNSQ_E_CLOSED {
-			return C.GNSQ_OK
-		}
-		if rc < 0 {
-			return rc
-		}
-		d.mu.Lock()
-		stop := d.stopWith
-		d.stopWith = 0
-		d.mu.Unlock()
-		if stop != 0 {
-			return stop
-		}
+// waitIdle returns once no dispatch is running or waiting (close calls it
+// after sealing the queue, which wakes the waiting ones).
+func (d *dispatcher) waitIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.active > 0 {
+		d.idleCond().Wait()
 	}
 }
 
-// waitIdle returns once no dispatch is running (close calls it last).
-func (d *dispatcher) waitIdle() {
-	d.mu.Lock()
-	d.mu.Unlock()
+// idleCond is idle bound to mu (called with mu held).
+func (d *dispatcher) idleCond() *sync.Cond {
+	if d.idle.L == nil {
+		d.idle.L = &d.mu
+	}
+	return &d.idle
 }
 
 // free releases the C buffers (at handle free).

@@ -2,7 +2,6 @@ package main
 
 /*
 #include "gnsq.h"
-int libgnsq_wait_readable(int fd, int timeout_ms);
 */
 import "C"
 
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -29,8 +27,8 @@ type event struct {
 const alwaysQueued = 1<<C.GNSQ_EV_MESSAGE | 1<<C.GNSQ_EV_PUBLISHED | 1<<C.GNSQ_EV_CLOSED
 
 // eventQueue is a handle's queue of events, polled by the host, with the
-// notify pipe written when it goes from empty to non-empty. A blocking
-// poll waits on that pipe too.
+// notify pipe written when it goes from empty to non-empty. Blocking
+// polls wait on that pipe too, in C (see wait.c).
 type eventQueue struct {
 	mu     sync.Mutex
 	events []event
@@ -38,13 +36,13 @@ type eventQueue struct {
 	sealed bool              // nothing more is queued (after close)
 	held   map[uint64][]byte // data handed out as GNSQ_EVF_HELD, by token
 	mask   atomic.Uint32
-	// fdMu is held shared by blocking polls while they wait on rfd, and
-	// exclusively by closeFDs, so a descriptor is never closed (and its
-	// number reused) under a waiting poll.
-	fdMu   sync.RWMutex
 	rfd    int
 	wfd    int
-	tokens atomic.Uint64 // source of tokens for this handle
+	// waiters counts C threads waiting on rfd; after free the pipe is
+	// closed only when none is left, so no wait ever sees its number reused.
+	waiters int
+	freed   bool
+	tokens  atomic.Uint64 // source of tokens for this handle
 }
 
 func newEventQueue() (*eventQueue, error) {
@@ -89,8 +87,10 @@ func (q *eventQueue) seal(ev event) {
 	q.mu.Unlock()
 }
 
-// poll copies events into evs and their data into buf; see gnsq.h.
-func (q *eventQueue) poll(evs *C.gnsq_event_t, max int, timeoutMs int, buf *C.uint8_t, bufLen int) C.int {
+// take copies queued events into evs and their data into buf, without
+// waiting: the count, 0 when the queue is empty, GNSQ_E_CLOSED once it is
+// sealed and empty. See gnsq.h (*_poll).
+func (q *eventQueue) take(evs *C.gnsq_event_t, max int, buf *C.uint8_t, bufLen int) C.int {
 	if evs == nil || max <= 0 || (buf == nil && bufLen > 0) {
 		return failCode(C.GNSQ_E_INVALID_ARG, "poll needs an event array, max > 0 and a buffer")
 	}
@@ -99,95 +99,73 @@ func (q *eventQueue) poll(evs *C.gnsq_event_t, max int, timeoutMs int, buf *C.ui
 	if bufLen > 0 {
 		data = unsafe.Slice((*byte)(unsafe.Pointer(buf)), bufLen)
 	}
-	var deadline time.Time
-	if timeoutMs > 0 {
-		deadline = time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
-	}
-	for {
-		q.mu.Lock()
-		n, off := 0, 0
-		for n < max && q.head < len(q.events) {
-			ev := &q.events[q.head]
-			flags := 0
-			if off+len(ev.data) > len(data) {
-				if n > 0 {
-					break // stays queued for the next poll
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n, off := 0, 0
+	for n < max && q.head < len(q.events) {
+		ev := &q.events[q.head]
+		flags := 0
+		if off+len(ev.data) > len(data) {
+			if n > 0 {
+				break // stays queued for the next poll
+			}
+			if holdable(ev.typ) {
+				if ev.token == 0 {
+					ev.token = q.nextToken()
 				}
-				if holdable(ev.typ) {
-					if ev.token == 0 {
-						ev.token = q.nextToken()
-					}
-					q.held[ev.token] = ev.data
-					flags = C.GNSQ_EVF_HELD
-				} else {
-					ev.data = ev.data[:len(data)] // a text: give what fits
-					flags = C.GNSQ_EVF_TRUNCATED
-				}
+				q.held[ev.token] = ev.data
+				flags = C.GNSQ_EVF_HELD
+			} else {
+				ev.data = ev.data[:len(data)] // a text: give what fits
+				flags = C.GNSQ_EVF_TRUNCATED
 			}
-			o := &out[n]
-			*o = C.gnsq_event_t{}
-			o._type = C.int32_t(ev.typ)
-			o.code = C.int32_t(ev.code)
-			o.token = C.uint64_t(ev.token)
-			o.timestamp = C.int64_t(ev.timestamp)
-			o.value = C.int64_t(ev.value)
-			o.data_len = C.uint32_t(len(ev.data))
-			o.attempts = C.uint16_t(ev.attempts)
-			o.flags = C.uint16_t(flags)
-			for i, b := range ev.id {
-				o.id[i] = C.uint8_t(b)
-			}
-			if flags != C.GNSQ_EVF_HELD {
-				o.data_offset = C.uint32_t(off)
-				off += copy(data[off:], ev.data)
-			}
-			*ev = event{}
-			q.head++
-			n++
 		}
-		if q.head == len(q.events) {
-			q.events, q.head = q.events[:0], 0
+		o := &out[n]
+		*o = C.gnsq_event_t{}
+		o._type = C.int32_t(ev.typ)
+		o.code = C.int32_t(ev.code)
+		o.token = C.uint64_t(ev.token)
+		o.timestamp = C.int64_t(ev.timestamp)
+		o.value = C.int64_t(ev.value)
+		o.data_len = C.uint32_t(len(ev.data))
+		o.attempts = C.uint16_t(ev.attempts)
+		o.flags = C.uint16_t(flags)
+		for i, b := range ev.id {
+			o.id[i] = C.uint8_t(b)
 		}
-		sealed := q.sealed
-		q.mu.Unlock()
-		if n > 0 {
-			return C.int(n)
+		if flags != C.GNSQ_EVF_HELD {
+			o.data_offset = C.uint32_t(off)
+			off += copy(data[off:], ev.data)
 		}
-		if sealed {
-			return failCode(C.GNSQ_E_CLOSED, "closed")
-		}
-		if timeoutMs == 0 {
-			return 0
-		}
-		if !q.waitPush(deadline) {
-			return 0
-		}
+		*ev = event{}
+		q.head++
+		n++
 	}
+	if q.head == len(q.events) {
+		q.events, q.head = q.events[:0], 0
+	}
+	if n == 0 && q.sealed {
+		return failCode(C.GNSQ_E_CLOSED, "closed")
+	}
+	return C.int(n)
 }
 
-// notify makes the pipe readable; callers hold mu (unsealed) or fdMu.
+// notify makes the pipe readable (under mu, while the pipe is open).
 func (q *eventQueue) notify() {
 	var b [1]byte
 	_, _ = syscall.Write(q.wfd, b[:]) // EAGAIN: the pipe is readable already
 }
 
-// waitPush waits on the notify pipe for a push, or until the deadline
-// (zero: no limit); false once the deadline has passed. It empties the
-// pipe first, so a host must not wait on the notify fd in one thread while
-// another blocks in poll. Spurious wake-ups return true: poll re-checks.
-func (q *eventQueue) waitPush(deadline time.Time) bool {
-	timeoutMs := -1
-	if !deadline.IsZero() {
-		d := time.Until(deadline)
-		if d <= 0 {
-			return false
-		}
-		timeoutMs = int((d + time.Millisecond - 1) / time.Millisecond)
-	}
-	q.fdMu.RLock()
-	defer q.fdMu.RUnlock()
-	if q.rfd < 0 {
-		return true // freed: sealed, poll returns
+// beginWait prepares a C thread's wait for a push: it empties the pipe
+// and, if the queue is still empty and open, counts the thread as a
+// waiter and returns the fd to wait on (false: take again instead). A push
+// after this finds the queue empty and writes the pipe. Emptying the pipe
+// is why a host must not also wait on the notify fd while blocked in poll.
+func (q *eventQueue) beginWait() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.freed || q.sealed || q.head < len(q.events) {
+		return -1, false
 	}
 	var drain [64]byte
 	for {
@@ -195,14 +173,22 @@ func (q *eventQueue) waitPush(deadline time.Time) bool {
 			break
 		}
 	}
-	// A push after this check finds the queue empty and writes the pipe.
-	q.mu.Lock()
-	ready := q.sealed || q.head < len(q.events)
-	q.mu.Unlock()
-	if !ready {
-		C.libgnsq_wait_readable(C.int(q.rfd), C.int(timeoutMs))
+	if q.head < len(q.events) {
+		return -1, false
 	}
-	return true
+	q.waiters++
+	return q.rfd, true
+}
+
+// endWait ends a wait begun by beginWait; the last waiter of a freed
+// queue closes the pipe.
+func (q *eventQueue) endWait() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiters--
+	if q.freed && q.waiters == 0 {
+		q.closePipeLocked()
+	}
 }
 
 // dropHeld releases held data nobody will read.
@@ -230,24 +216,25 @@ func (q *eventQueue) takeHeld(token uint64, dst unsafe.Pointer, n int) C.int {
 	return C.int(len(data))
 }
 
-// closeFDs closes the notify pipe (at free): it seals the queue, wakes
-// blocked polls and closes the pipe once none is waiting on it.
-func (q *eventQueue) closeFDs() {
+// free seals the queue at handle free, wakes waiting polls and closes the
+// pipe, at once or when the last waiter leaves.
+func (q *eventQueue) free() {
 	q.mu.Lock()
-	q.sealed = true
-	q.mu.Unlock()
-	q.fdMu.RLock()
-	if q.wfd >= 0 {
-		q.notify()
+	defer q.mu.Unlock()
+	if q.freed {
+		return
 	}
-	q.fdMu.RUnlock()
-	q.fdMu.Lock()
-	defer q.fdMu.Unlock()
-	if q.rfd >= 0 {
-		syscall.Close(q.rfd)
-		syscall.Close(q.wfd)
-		q.rfd, q.wfd = -1, -1
+	q.sealed, q.freed = true, true
+	q.notify()
+	if q.waiters == 0 {
+		q.closePipeLocked()
 	}
+}
+
+func (q *eventQueue) closePipeLocked() {
+	syscall.Close(q.rfd)
+	syscall.Close(q.wfd)
+	q.rfd, q.wfd = -1, -1
 }
 
 // holdable: event types whose data is held when it does not fit (message

@@ -253,16 +253,6 @@ func gnsq_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http
 	return C.GNSQ_OK
 }
 
-//export gnsq_http_poll
-func gnsq_http_poll(h *C.gnsq_http_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*httpObj](unsafe.Pointer(h))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
-}
-
 //export gnsq_http_read_body
 func gnsq_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)

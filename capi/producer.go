@@ -2,6 +2,7 @@ package main
 
 /*
 #include "gnsq.h"
+void libgnsq_wake(int32_t *state);
 */
 import "C"
 
@@ -24,6 +25,8 @@ type object struct {
 	closeOnce sync.Once
 	closeRC   C.int
 }
+
+func (o *object) base() *object { return o }
 
 // close runs shutdown once (concurrent callers wait for it), queues
 // GNSQ_EV_CLOSED, seals the queue and waits for a running dispatch, so no
@@ -50,7 +53,7 @@ func (o *object) close(shutdown func() bool) C.int {
 // *_free, once the handle was removed from the table).
 func (o *object) release(shutdown func() bool) {
 	o.close(shutdown)
-	o.q.closeFDs()
+	o.q.free()
 	o.d.free()
 }
 
@@ -197,40 +200,100 @@ func body(ptr unsafe.Pointer, n C.size_t) ([]byte, bool) {
 	return C.GoBytes(ptr, C.int(n)), true
 }
 
-//export gnsq_producer_publish
-func gnsq_producer_publish(p *C.gnsq_producer_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t, timeoutMs C.int) (rc C.int) {
+// A synchronous publish waits in C (wait.c), on a futex word on the
+// calling thread's stack that the publish's completion sets and wakes:
+// waiting in Go would cost a Go scheduler handoff to wake the thread.
+type syncPublish struct {
+	state *C.int32_t   // the waiting thread's word; valid while registered
+	res   *gnsq.Result // set on completion
+}
+
+var syncPublishes struct {
+	mu   sync.Mutex
+	last uint64
+	m    map[uint64]*syncPublish
+}
+
+//export libgnsq_publish_begin
+func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, multi C.int, deferMs C.int64_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := producerOf(p)
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	b, ok := body(ptr, n)
-	if topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "topic or body is NULL")
+	if topic == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic is NULL")
+	}
+	var cmd *gnsq.Command
+	var err error
+	if multi != 0 {
+		bs, ok := bodies(ptrs, lens, n)
+		if !ok {
+			return failCode(C.GNSQ_E_INVALID_ARG, "bodies or lens is NULL")
+		}
+		cmd, err = gnsq.MultiPublish(C.GoString(topic), bs)
+	} else {
+		b, ok := body(*ptrs, *lens)
+		if !ok {
+			return failCode(C.GNSQ_E_INVALID_ARG, "body is NULL")
+		}
+		cmd, err = gnsq.PublishOrDefer(C.GoString(topic), time.Duration(deferMs)*time.Millisecond, b)
+	}
+	if err != nil {
+		return fail(err)
 	}
 	ctx, cancel := timeoutContext(timeoutMs)
 	defer cancel()
-	if _, err := o.p.DeferredPublish(ctx, C.GoString(topic), time.Duration(deferMs)*time.Millisecond, b); err != nil {
+	syncPublishes.mu.Lock()
+	if syncPublishes.m == nil {
+		syncPublishes.m = map[uint64]*syncPublish{}
+	}
+	syncPublishes.last++
+	id := syncPublishes.last
+	syncPublishes.m[id] = &syncPublish{state: state}
+	syncPublishes.mu.Unlock()
+	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { completeSync(id, r) }); err != nil {
+		takeSync(id)
 		return fail(err)
 	}
+	*ticket = C.uint64_t(id)
 	return C.GNSQ_OK
 }
 
-//export gnsq_producer_multipublish
-func gnsq_producer_multipublish(p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, timeoutMs C.int) (rc C.int) {
+// completeSync records a synchronous publish's result and wakes its
+// thread, unless that thread gave up waiting.
+func completeSync(id uint64, r *gnsq.Result) {
+	syncPublishes.mu.Lock()
+	defer syncPublishes.mu.Unlock()
+	if sp := syncPublishes.m[id]; sp != nil {
+		sp.res = r
+		C.libgnsq_wake(sp.state)
+	}
+}
+
+func takeSync(id uint64) *syncPublish {
+	syncPublishes.mu.Lock()
+	defer syncPublishes.mu.Unlock()
+	sp := syncPublishes.m[id]
+	delete(syncPublishes.m, id)
+	return sp
+}
+
+// libgnsq_publish_end returns a synchronous publish's outcome once its
+// thread stopped waiting (woken, or at its deadline: then the outcome is
+// unknown unless the answer came meanwhile).
+//
+//export libgnsq_publish_end
+func libgnsq_publish_end(ticket C.uint64_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := producerOf(p)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	bs, ok := bodies(ptrs, lens, n)
-	if topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "topic, bodies or lens is NULL")
-	}
-	ctx, cancel := timeoutContext(timeoutMs)
-	defer cancel()
-	if _, err := o.p.MultiPublish(ctx, C.GoString(topic), bs); err != nil {
-		return fail(err)
+	sp := takeSync(uint64(ticket))
+	switch {
+	case sp == nil:
+		return failCode(C.GNSQ_E_INTERNAL, "no synchronous publish %d", ticket)
+	case sp.res == nil:
+		return failCode(C.GNSQ_E_TIMEOUT, "publish outcome unknown: no answer from nsqd within the timeout")
+	case sp.res.Err() != nil:
+		return fail(sp.res.Err())
 	}
 	return C.GNSQ_OK
 }
@@ -288,16 +351,6 @@ func gnsq_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t, t
 	return C.GNSQ_OK
 }
 
-//export gnsq_producer_poll
-func gnsq_producer_poll(p *C.gnsq_producer_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
-}
-
 //export gnsq_producer_set_callback
 func gnsq_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
 	defer recoverInto(&rc)
@@ -306,26 +359,6 @@ func gnsq_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gnsq
 		return rc
 	}
 	return o.d.set(eventType, fn, closure)
-}
-
-//export gnsq_producer_dispatch
-func gnsq_producer_dispatch(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	return o.d.dispatch(o.q, timeoutMs)
-}
-
-//export gnsq_producer_run
-func gnsq_producer_run(p *C.gnsq_producer_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	return o.d.run(o.q)
 }
 
 //export gnsq_producer_set_event_mask

@@ -268,16 +268,6 @@ func gnsq_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 	return C.GNSQ_OK
 }
 
-//export gnsq_tcp_poll
-func gnsq_tcp_poll(c *C.gnsq_tcp_t, evs *C.gnsq_event_t, max C.int, timeoutMs C.int, buf *C.uint8_t, n C.size_t) (rc C.int) {
-	defer recoverInto(&rc)
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	return o.q.poll(evs, int(max), int(timeoutMs), buf, int(n))
-}
-
 //export gnsq_tcp_read_body
 func gnsq_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)

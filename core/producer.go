@@ -250,6 +250,19 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, delay time.Du
 	return p.send(ctx, cmd, done, false)
 }
 
+// SendAsync is PublishAsync for a PUB, DPUB or MPUB built by this
+// package's constructors, written to the socket before SendAsync returns
+// (PublishAsync leaves the write to the connection's flusher, so that a
+// burst of publishes shares writes). For a caller that waits for the
+// answer by its own means.
+func (p *Producer) SendAsync(ctx context.Context, cmd *Command, done func(*Result)) (*Result, error) {
+	switch cmd.Name {
+	case "PUB", "DPUB", "MPUB":
+		return p.send(ctx, cmd, done, true)
+	}
+	return nil, &InvalidArgumentError{Reason: "SendAsync takes PUB, DPUB or MPUB, not " + cmd.Name}
+}
+
 // MultiPublishAsync queues MPUB; see PublishAsync.
 func (p *Producer) MultiPublishAsync(ctx context.Context, topic string, bodies [][]byte, done func(*Result)) (*Result, error) {
 	cmd, err := MultiPublish(topic, bodies)

@@ -97,10 +97,20 @@ func TestProducerPublishMethods(t *testing.T) {
 	_, err = r2.Wait(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), called.Load())
-	assert.Equal(t, int32(5), responses.Load())
+	cmd, err := gnsq.Publish(topic, []byte("sent"))
+	require.NoError(t, err)
+	r3, err := p.SendAsync(ctx, cmd, func(r *gnsq.Result) { called.Add(1) })
+	require.NoError(t, err)
+	_, err = r3.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), called.Load())
+	var invalid *gnsq.InvalidArgumentError
+	_, err = p.SendAsync(ctx, gnsq.Nop(), nil)
+	assert.ErrorAs(t, err, &invalid, "SendAsync takes only publishes")
+	assert.Equal(t, int32(6), responses.Load())
 
-	got := consume(t, nsqd.TCPAddr, topic, 6)
-	assert.ElementsMatch(t, []string{"one", "two", "three\x00\xff", "deferred", "async", "async-m"}, bodies(got))
+	got := consume(t, nsqd.TCPAddr, topic, 7)
+	assert.ElementsMatch(t, []string{"one", "two", "three\x00\xff", "deferred", "async", "async-m", "sent"}, bodies(got))
 	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "the deferred message arrived after its delay")
 }
 

@@ -297,7 +297,10 @@ int gnsq_producer_start(gnsq_producer_t *p);
  * Returns 0 when nsqd answered OK; GNSQ_E_INVALID_ARG before any I/O for a
  * bad topic; GNSQ_E_NSQ for nsqd's refusal (detail "E_BAD_MESSAGE ...");
  * GNSQ_E_NO_CONNECTIONS, GNSQ_E_TIMEOUT (outcome unknown),
- * GNSQ_E_CONNECTION, GNSQ_E_CLOSED. Blocks the calling thread.
+ * GNSQ_E_CONNECTION, GNSQ_E_CLOSED. Blocks the calling thread: for the
+ * first 100 us it checks for the answer, yielding the CPU in between
+ * (sched_yield), then it sleeps until the answer or the timeout. Use
+ * gnsq_producer_publish_async() to wait without spinning.
  */
 int gnsq_producer_publish(gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int timeout_ms);
 

@@ -34,7 +34,7 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 	}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), append([]string{"NSQD_TCP=" + s.nsqd.TCPAddr, "NSQD_HTTP=" + s.nsqd.HTTPAddr,
-		"LOOKUPD_HTTP=" + s.lookupd.HTTPAddr}, env...)...)
+		"LOOKUPD_HTTP=" + s.lookupd.HTTPAddr, "SILENT_NSQD=" + startSilentNsqd(t).Addr}, env...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s failed: %v\n%s", program, err, out)
@@ -43,7 +43,28 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 }
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
-	"requeue_and_signals", "respond_rules", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing"}
+	"requeue_and_signals", "respond_rules", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing",
+	"blocking_waits"}
+
+// startSilentNsqd is the fake nsqd of api_test's blocking_waits: it leaves
+// the first PUB unanswered and answers both after the second one.
+func startSilentNsqd(t *testing.T) *nsqtest.FakeNsqd {
+	fake := nsqtest.StartFakeNsqd(t, func(c *nsqtest.FakeConn) {
+		if c.Identify("") != nil {
+			return
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := c.ReadCommand(10 * time.Second); err != nil {
+				return
+			}
+		}
+		if c.Respond("OK") != nil || c.Respond("OK") != nil {
+			return
+		}
+		c.WaitForEOF(10 * time.Second)
+	})
+	return fake
+}
 
 func checkAllRan(t *testing.T, out string) {
 	t.Helper()

@@ -18,6 +18,9 @@
 #include "gnsq.h"
 
 static const char *nsqd_tcp, *nsqd_http, *lookupd_http;
+/* A scripted nsqd (tests/c/c_test.go): it answers IDENTIFY, leaves the
+   first PUB unanswered, and answers OK twice after the second PUB. */
+static const char *silent_nsqd;
 static char last[4096];
 
 #define CHECK(cond)                                                              \
@@ -781,6 +784,88 @@ static void test_publish_while_closing(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* ---- blocking waits (wait.c) ------------------------------------------- */
+
+static double elapsed_ms(const struct timespec *since) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) * 1e3 + (double)(now.tv_nsec - since->tv_nsec) / 1e6;
+}
+
+static void *poll_until_error(void *arg) {
+    gnsq_event_t ev;
+    uint8_t buf[256];
+    int n;
+    while ((n = gnsq_consumer_poll((gnsq_consumer_t *)arg, &ev, 1, -1, buf, sizeof buf)) >= 0) {
+    }
+    return (void *)(intptr_t)n;
+}
+
+/* Joins t within 5 s and returns its result. */
+static intptr_t join_within_5s(pthread_t t) {
+    struct timespec limit;
+    void *res = NULL;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 5;
+    CHECK(pthread_timedjoin_np(t, &res, &limit) == 0);
+    return (intptr_t)res;
+}
+
+static void test_blocking_waits(void) {
+    gnsq_producer_t *p = NULL;
+    gnsq_consumer_t *c = NULL;
+    const char *addrs[] = {nsqd_tcp};
+    const char *silent[] = {silent_nsqd};
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    struct timespec t0;
+    pthread_t waiter;
+    intptr_t rc;
+    int n;
+
+    /* A timed poll with nothing to hand out returns 0 at its timeout. */
+    CHECK_RC(gnsq_producer_new(&p, addrs, 1, NULL), GNSQ_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_RC(gnsq_producer_poll(p, &ev, 1, 200, buf, sizeof buf), 0);
+    CHECK(elapsed_ms(&t0) >= 199 && elapsed_ms(&t0) < 5000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_RC(gnsq_producer_dispatch(p, 200), 0);
+    CHECK(elapsed_ms(&t0) >= 199 && elapsed_ms(&t0) < 5000);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* Closing, then freeing, a consumer wakes a poll blocked without limit
+       in another thread; it ends with an error, never hangs. Either order
+       (poll blocked first, or free first) must pass; the pause only makes
+       the blocked case the usual one. */
+    for (n = 0; n < 2; n++) {
+        CHECK_RC(gnsq_consumer_new(&c, "capi_wait", "ch", addrs, 1, NULL, 0, NULL), GNSQ_OK);
+        CHECK(pthread_create(&waiter, NULL, poll_until_error, c) == 0);
+        usleep(100 * 1000);
+        if (n == 0) {
+            CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+            CHECK(join_within_5s(waiter) == GNSQ_E_CLOSED);
+            CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+        } else {
+            CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+            rc = join_within_5s(waiter);
+            CHECK(rc == GNSQ_E_CLOSED || rc == GNSQ_E_INVALID_HANDLE);
+        }
+    }
+
+    /* A synchronous publish nsqd does not answer times out with the outcome
+       unknown; its answer, arriving after the caller gave up, is dropped
+       (the next publish gets its own answer). */
+    CHECK_RC(gnsq_producer_new(&p, silent, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    CHECK(poll_until(p, NULL, GNSQ_EV_CONNECTED, 0, &ev, buf, sizeof buf));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_RC(gnsq_producer_publish(p, "t", "first", 5, 0, 300), GNSQ_E_TIMEOUT);
+    CHECK(elapsed_ms(&t0) >= 299 && last_error_contains("outcome unknown"));
+    CHECK_RC(gnsq_producer_publish(p, "t", "second", 6, 0, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
@@ -799,13 +884,15 @@ int main(int argc, char **argv) {
         {"tcp", test_tcp},
         {"concurrent_close", test_concurrent_close},
         {"publish_while_closing", test_publish_while_closing},
+        {"blocking_waits", test_blocking_waits},
     };
     size_t i;
     nsqd_tcp = getenv("NSQD_TCP");
     nsqd_http = getenv("NSQD_HTTP");
     lookupd_http = getenv("LOOKUPD_HTTP");
-    if (nsqd_tcp == NULL || nsqd_http == NULL || lookupd_http == NULL) {
-        fprintf(stderr, "NSQD_TCP, NSQD_HTTP and LOOKUPD_HTTP must be set\n");
+    silent_nsqd = getenv("SILENT_NSQD");
+    if (nsqd_tcp == NULL || nsqd_http == NULL || lookupd_http == NULL || silent_nsqd == NULL) {
+        fprintf(stderr, "NSQD_TCP, NSQD_HTTP, LOOKUPD_HTTP and SILENT_NSQD must be set\n");
         return 2;
     }
     for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {

@@ -1,0 +1,157 @@
+package main
+
+/*
+#include "gnsq.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// Blocking *_poll, *_dispatch and *_run are C functions (wait.c) that wait
+// for events in poll(2) on the handle's notify pipe, outside Go: a thread
+// blocked inside an exported Go call keeps its P busy and is woken through
+// a Go scheduler handoff, which halved a C consumer's throughput. They
+// call the step functions below, which never block: a step either returns
+// events (or an error), or hands out a wait ticket and the fd to wait on.
+// The next step (with or without waiting) ends that ticket.
+
+// Handle kinds, as passed by wait.c.
+const (
+	kindProducer = 1
+	kindConsumer = 2
+	kindTCP      = 3
+	kindHTTP     = 4
+)
+
+// waitTicket is one C thread's wait on a queue; d is set for a dispatch.
+type waitTicket struct {
+	q *eventQueue
+	d *dispatcher
+}
+
+var tickets struct {
+	mu   sync.Mutex
+	last uint64
+	m    map[uint64]waitTicket
+}
+
+func newTicket(t waitTicket) C.uint64_t {
+	tickets.mu.Lock()
+	defer tickets.mu.Unlock()
+	if tickets.m == nil {
+		tickets.m = map[uint64]waitTicket{}
+	}
+	tickets.last++
+	tickets.m[tickets.last] = t
+	return C.uint64_t(tickets.last)
+}
+
+// takeTicket removes *id's ticket (if any) and zeroes *id.
+func takeTicket(id *C.uint64_t) (waitTicket, bool) {
+	if *id == 0 {
+		return waitTicket{}, false
+	}
+	tickets.mu.Lock()
+	defer tickets.mu.Unlock()
+	t, ok := tickets.m[uint64(*id)]
+	delete(tickets.m, uint64(*id))
+	*id = 0
+	return t, ok
+}
+
+// queueOf resolves a handle of a kind to its queue and, for producers and
+// consumers, its dispatcher. Closed handles resolve: their queued events
+// are still handed out.
+func queueOf(kind C.int, h unsafe.Pointer) (*eventQueue, *dispatcher, C.int) {
+	var o *object
+	var name string
+	switch kind {
+	case kindProducer:
+		o, name = objectOf[*producerObj](h), "producer"
+	case kindConsumer:
+		o, name = objectOf[*consumerObj](h), "consumer"
+	case kindTCP:
+		o, name = objectOf[*tcpObj](h), "tcp client"
+	case kindHTTP:
+		o, name = objectOf[*httpObj](h), "http"
+	}
+	if o == nil {
+		return nil, nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid %s handle", name)
+	}
+	return o.q, &o.d, C.GNSQ_OK
+}
+
+// objectOf is the object of h if h is a live handle of type T.
+func objectOf[T interface{ base() *object }](h unsafe.Pointer) *object {
+	v, ok := lookup[T](h)
+	if !ok {
+		return nil
+	}
+	return v.base()
+}
+
+//export libgnsq_poll_step
+func libgnsq_poll_step(kind C.int, h unsafe.Pointer, evs *C.gnsq_event_t, max C.int, buf *C.uint8_t, n C.size_t,
+	wait C.int, ticket *C.uint64_t, fd *C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	if t, ok := takeTicket(ticket); ok {
+		t.q.endWait()
+	}
+	q, _, rc := queueOf(kind, h)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	for {
+		got := q.take(evs, int(max), buf, int(n))
+		if got != 0 || wait == 0 {
+			return got
+		}
+		if f, ok := q.beginWait(); ok {
+			*ticket, *fd = newTicket(waitTicket{q: q}), C.int(f)
+			return 0
+		}
+	}
+}
+
+//export libgnsq_dispatch_step
+func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.uint64_t, fd *C.int, stop *C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	if inCallback() {
+		return refuseInCallback("dispatch")
+	}
+	// A waiting dispatch stops counting as active only with mu held, so a
+	// close cannot return between its wake-up and its callbacks.
+	var locked *dispatcher
+	if t, ok := takeTicket(ticket); ok {
+		locked = t.d
+		locked.mu.Lock()
+		t.q.endWait()
+		locked.active--
+		locked.idleCond().Broadcast()
+	}
+	q, d, rc := queueOf(kind, h)
+	if rc != C.GNSQ_OK || d != locked {
+		if locked != nil {
+			locked.mu.Unlock()
+		}
+		if rc != C.GNSQ_OK {
+			return rc
+		}
+		d.mu.Lock()
+	}
+	defer d.mu.Unlock()
+	for {
+		got := d.runOnce(q, stop)
+		if got != 0 || wait == 0 {
+			return got
+		}
+		if f, ok := q.beginWait(); ok {
+			d.active++
+			*ticket, *fd = newTicket(waitTicket{q: q, d: d}), C.int(f)
+			return 0
+		}
+	}
+}
