@@ -275,6 +275,16 @@ func gnsq_consumer_close(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
 	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
 }
 
+//export gnsq_consumer_close_async
+func gnsq_consumer_close_async(token *C.uint64_t, c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
+	}
+	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+}
+
 //export gnsq_consumer_free
 func gnsq_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)

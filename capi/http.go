@@ -293,6 +293,16 @@ func gnsq_http_close(h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
 	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
 }
 
+//export gnsq_http_close_async
+func gnsq_http_close_async(token *C.uint64_t, h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*httpObj](unsafe.Pointer(h))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
+	}
+	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+}
+
 //export gnsq_http_free
 func gnsq_http_free(h *C.gnsq_http_t) (rc C.int) {
 	defer recoverInto(&rc)

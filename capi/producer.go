@@ -19,33 +19,61 @@ import (
 
 // object is what every event-producing handle has: its queue and close state.
 type object struct {
-	q         *eventQueue
-	d         dispatcher
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeRC   C.int
+	q          *eventQueue
+	d          dispatcher
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeToken uint64        // the token of GNSQ_EV_CLOSED
+	closeDone  chan struct{} // closed once the close finished
+	closeRC    C.int         // GNSQ_E_TIMEOUT if shutdown did not finish in time
 }
 
 func (o *object) base() *object { return o }
 
-// close runs shutdown once (concurrent callers wait for it), queues
-// GNSQ_EV_CLOSED, seals the queue and waits for a running dispatch, so no
-// callback runs once it returns. Refused inside a callback.
+// startClose begins the close once: the object counts as closed at once,
+// and a goroutine runs shutdown, queues GNSQ_EV_CLOSED with the close's
+// token, seals the queue and waits for a running dispatch, so no callback
+// runs once the close is done.
+func (o *object) startClose(shutdown func() bool) {
+	o.closeOnce.Do(func() {
+		o.closed.Store(true)
+		o.closeToken = o.q.nextToken()
+		o.closeDone = make(chan struct{})
+		go func() {
+			defer close(o.closeDone)
+			ev := event{typ: C.GNSQ_EV_CLOSED, token: o.closeToken}
+			if !shutdown() {
+				o.closeRC = C.GNSQ_E_TIMEOUT
+				ev.code = C.GNSQ_E_TIMEOUT
+			}
+			o.q.seal(ev)
+			o.d.waitIdle()
+		}()
+	})
+}
+
+// close closes the object and waits until the close is done (every
+// concurrent caller does). Refused inside a callback, which the close
+// would wait for.
 func (o *object) close(shutdown func() bool) C.int {
 	if inCallback() {
 		return refuseInCallback("close")
 	}
-	o.closeOnce.Do(func() {
-		o.closed.Store(true)
-		if !shutdown() {
-			o.closeRC = C.GNSQ_E_TIMEOUT
-		}
-		o.q.seal(event{typ: C.GNSQ_EV_CLOSED})
-		o.d.waitIdle()
-	})
+	o.startClose(shutdown)
+	<-o.closeDone
 	if o.closeRC != C.GNSQ_OK {
 		return failCode(o.closeRC, "closed, but the library's goroutines did not stop in time")
 	}
+	return C.GNSQ_OK
+}
+
+// closeAsync starts the close and returns its token at once.
+func (o *object) closeAsync(token *C.uint64_t, shutdown func() bool) C.int {
+	if token == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token is NULL")
+	}
+	o.startClose(shutdown)
+	*token = C.uint64_t(o.closeToken)
 	return C.GNSQ_OK
 }
 
@@ -393,10 +421,25 @@ func gnsq_producer_close(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
 	}
-	return o.close(func() bool {
+	return o.close(o.shutdown(timeoutMs))
+}
+
+//export gnsq_producer_close_async
+func gnsq_producer_close_async(token *C.uint64_t, p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*producerObj](unsafe.Pointer(p))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+	}
+	return o.closeAsync(token, o.shutdown(timeoutMs))
+}
+
+// shutdown closes the core producer and waits for it, at most timeoutMs.
+func (o *producerObj) shutdown(timeoutMs C.int) func() bool {
+	return func() bool {
 		o.p.Close()
 		return o.p.Join(joinTimeout(timeoutMs))
-	})
+	}
 }
 
 // joinTimeout: < 0 no limit (0 for Join), 0 a token wait, else ms.

@@ -308,6 +308,16 @@ func gnsq_tcp_close(c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
 	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
 }
 
+//export gnsq_tcp_close_async
+func gnsq_tcp_close_async(token *C.uint64_t, c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
+	}
+	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+}
+
 //export gnsq_tcp_free
 func gnsq_tcp_free(c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)

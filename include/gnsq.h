@@ -19,7 +19,9 @@
  *  - Lifetime: *_close() is idempotent. Everything the close itself ends
  *    (pending publishes, the connections) is queued as events before it
  *    returns, followed by GNSQ_EV_CLOSED; after that nothing more is ever
- *    queued. *_poll() still hands out what is queued, then returns
+ *    queued. *_close_async() starts the same close and returns at once:
+ *    the handle counts as closed immediately, and GNSQ_EV_CLOSED (with the
+ *    close's token) says when the close is done. *_poll() still hands out what is queued, then returns
  *    GNSQ_E_CLOSED, like every other function on the handle but *_free().
  *    *_free() releases the handle (closing it first if needed); the handle
  *    value is then stale. free(NULL) is a no-op.
@@ -95,7 +97,7 @@ enum {
     GNSQ_EV_RESPONSE = 5,     /* gnsq's on_response: data = the response ("OK", "_heartbeat_", ...) */
     GNSQ_EV_ERROR = 6,        /* gnsq's on_error: code, data = detail text */
     GNSQ_EV_AUTH = 7,         /* gnsq's on_auth: data = nsqd's AUTH answer (JSON) */
-    GNSQ_EV_CLOSED = 8,       /* gnsq's on_close: the object was closed; always the last event */
+    GNSQ_EV_CLOSED = 8,       /* gnsq's on_close: the object was closed; always the last event; token = the close's, code = 0 or GNSQ_E_TIMEOUT */
     GNSQ_EV_CONNECTED = 9,    /* a connection to nsqd is up: data = "host:port" */
     GNSQ_EV_DISCONNECTED = 10,/* a connection to nsqd went down: data = "host:port", code = why */
     GNSQ_EV_EXCEPTION = 11,   /* gnsq's on_exception: id, data = the handler's error text */
@@ -372,6 +374,16 @@ int gnsq_producer_notify_fd(int *fd, gnsq_producer_t *p);
  */
 int gnsq_producer_close(gnsq_producer_t *p, int timeout_ms);
 
+/**
+ * Starts gnsq_producer_close() without waiting for it (usable inside a
+ * callback): *token identifies the close, and the GNSQ_EV_CLOSED event
+ * carrying it (code 0, or GNSQ_E_TIMEOUT if the library's goroutines did
+ * not stop within timeout_ms) says it is done; poll then returns
+ * GNSQ_E_CLOSED. Every call returns the same token; a gnsq_producer_close()
+ * after it waits for that close.
+ */
+int gnsq_producer_close_async(uint64_t *token, gnsq_producer_t *p, int timeout_ms);
+
 /** Closes (if needed) and releases the producer. NULL is a no-op. */
 int gnsq_producer_free(gnsq_producer_t *p);
 
@@ -471,6 +483,9 @@ int gnsq_consumer_notify_fd(int *fd, gnsq_consumer_t *c);
  */
 int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
 
+/** gnsq_consumer_close() without waiting; see gnsq_producer_close_async(). */
+int gnsq_consumer_close_async(uint64_t *token, gnsq_consumer_t *c, int timeout_ms);
+
 /** Closes (if needed) and releases the consumer. NULL is a no-op. */
 int gnsq_consumer_free(gnsq_consumer_t *c);
 
@@ -535,6 +550,9 @@ int gnsq_tcp_notify_fd(int *fd, gnsq_tcp_t *c);
 /** Closes the socket (gnsq's close_stream()), queues GNSQ_EV_CLOSED. Idempotent. */
 int gnsq_tcp_close(gnsq_tcp_t *c, int timeout_ms);
 
+/** gnsq_tcp_close() without waiting; see gnsq_producer_close_async(). */
+int gnsq_tcp_close_async(uint64_t *token, gnsq_tcp_t *c, int timeout_ms);
+
 /** Closes (if needed) and releases the client. NULL is a no-op. */
 int gnsq_tcp_free(gnsq_tcp_t *c);
 
@@ -578,6 +596,9 @@ int gnsq_http_notify_fd(int *fd, gnsq_http_t *h);
 
 /** Cancels pending requests (GNSQ_E_CLOSED events), queues GNSQ_EV_CLOSED. Idempotent. */
 int gnsq_http_close(gnsq_http_t *h, int timeout_ms);
+
+/** gnsq_http_close() without waiting; see gnsq_producer_close_async(). */
+int gnsq_http_close_async(uint64_t *token, gnsq_http_t *h, int timeout_ms);
 
 /** Closes (if needed) and releases the client. NULL is a no-op. */
 int gnsq_http_free(gnsq_http_t *h);

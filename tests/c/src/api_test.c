@@ -545,6 +545,7 @@ static void test_tcp(void) {
     gnsq_event_t ev;
     gnsq_tcp_status_t st;
     uint8_t buf[4096], ids[3][16];
+    uint64_t token = 0;
     const void *bodies[] = {"m2", "m3"};
     size_t lens[] = {2, 2};
     int n, i;
@@ -590,7 +591,9 @@ static void test_tcp(void) {
     CHECK_RC(gnsq_tcp_nop(c), GNSQ_OK);
     CHECK_RC(gnsq_tcp_cls(c), GNSQ_OK);
     CHECK(tcp_next(c, GNSQ_EV_RESPONSE, &ev, buf, sizeof buf) && contains(buf + ev.data_offset, (int)ev.data_len, "CLOSE_WAIT"));
-    CHECK_RC(gnsq_tcp_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_close_async(&token, c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_close(c, 5000), GNSQ_OK); /* waits for that close */
+    CHECK(tcp_next(c, GNSQ_EV_CLOSED, &ev, buf, sizeof buf) && ev.token == token);
     CHECK_RC(gnsq_tcp_close(c, 5000), GNSQ_OK);
     CHECK_RC(gnsq_tcp_status(&st, c), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_tcp_nop(c), GNSQ_E_CLOSED);
@@ -866,6 +869,81 @@ static void test_blocking_waits(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* ---- close without waiting ---------------------------------------------- */
+
+struct async_close_state {
+    gnsq_consumer_t *c;
+    uint64_t token;
+    int rc, messages, closed_events, closed_code, after_closed;
+};
+
+/* Handles one message, then closes the consumer from inside the callback. */
+static int close_from_callback(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
+    struct async_close_state *st = closure;
+    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0};
+    (void)data;
+    if (st->closed_events) st->after_closed++;
+    st->messages++;
+    gnsq_consumer_respond(st->c, &r, 1, NULL);
+    if (st->token == 0) st->rc = gnsq_consumer_close_async(&st->token, st->c, 5000);
+    return 0;
+}
+
+static int count_closed(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
+    struct async_close_state *st = closure;
+    (void)data;
+    if (st->closed_events) st->after_closed++;
+    if (ev->type == GNSQ_EV_CLOSED && ev->token == st->token) {
+        st->closed_events++;
+        st->closed_code = ev->code;
+    }
+    return 0;
+}
+
+static void test_close_async(void) {
+    char topic[128];
+    gnsq_producer_t *p = started_producer();
+    gnsq_http_t *h = NULL;
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    uint64_t token = 0, again = 0;
+    struct async_close_state st;
+    int n, i;
+
+    /* A producer: closed at once, done when its CLOSED event comes. */
+    unique_topic(topic, sizeof topic, "capi_close_async");
+    for (i = 0; i < 3; i++) CHECK_RC(gnsq_producer_publish(p, topic, "x", 1, 0, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_close_async(NULL, p, 5000), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_close_async(&token, p, 5000), GNSQ_OK);
+    CHECK(token != 0);
+    CHECK_RC(gnsq_producer_close_async(&again, p, 5000), GNSQ_OK);
+    CHECK(again == token);
+    CHECK_RC(gnsq_producer_publish(p, topic, "x", 1, 0, 5000), GNSQ_E_CLOSED);
+    CHECK(poll_until(p, NULL, GNSQ_EV_CLOSED, 0, &ev, buf, sizeof buf));
+    CHECK(ev.token == token && ev.code == 0);
+    CHECK_RC(gnsq_producer_poll(p, &ev, 1, 0, buf, sizeof buf), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* A consumer closed from inside its own callback: allowed (nothing
+       waits), run returns once the close is done, nothing after CLOSED. */
+    memset(&st, 0, sizeof st);
+    st.c = started_consumer(topic, "1");
+    CHECK_RC(gnsq_consumer_set_callback(st.c, GNSQ_EV_MESSAGE, close_from_callback, &st), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_set_callback(st.c, 0, count_closed, &st), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_run(st.c), GNSQ_OK);
+    CHECK(st.rc == GNSQ_OK && st.token != 0 && st.messages >= 1);
+    CHECK(st.closed_events == 1 && st.closed_code == 0 && st.after_closed == 0);
+    CHECK_RC(gnsq_consumer_free(st.c), GNSQ_OK);
+
+    /* An HTTP client. */
+    CHECK_RC(gnsq_http_new(&h, GNSQ_HTTP_NSQD, nsqd_http, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_http_close_async(&token, h, 5000), GNSQ_OK);
+    n = gnsq_http_poll(h, &ev, 1, 5000, buf, sizeof buf);
+    CHECK(n == 1 && ev.type == GNSQ_EV_CLOSED && ev.token == token);
+    CHECK_RC(gnsq_http_free(h), GNSQ_OK);
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
@@ -885,6 +963,7 @@ int main(int argc, char **argv) {
         {"concurrent_close", test_concurrent_close},
         {"publish_while_closing", test_publish_while_closing},
         {"blocking_waits", test_blocking_waits},
+        {"close_async", test_close_async},
     };
     size_t i;
     nsqd_tcp = getenv("NSQD_TCP");
