@@ -280,7 +280,7 @@ func gnsq_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 // shutdown cancels pending requests and waits for their events.
 func (o *httpObj) shutdown(timeout time.Duration) bool {
 	o.cancel()
-	return waitWithin(&o.pending, timeout)
+	return gnsq.WaitGroupWithin(&o.pending, timeout)
 }
 
 //export gnsq_http_close

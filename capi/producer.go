@@ -85,25 +85,6 @@ func (o *object) release(shutdown func() bool) {
 	o.d.free()
 }
 
-// waitWithin waits for wg, at most timeout (0: forever), and reports
-// whether it finished.
-func waitWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	if timeout <= 0 {
-		<-done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
 // The hooks below turn connection-level signals into events.
 func (o *object) connected(addr string) {
 	o.q.push(event{typ: C.GNSQ_EV_CONNECTED, data: []byte(addr)})

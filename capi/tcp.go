@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -17,8 +18,9 @@ import (
 
 type tcpObj struct {
 	object
-	c      *gnsq.NsqdTCPClient
-	reader sync.WaitGroup
+	c             *gnsq.NsqdTCPClient
+	reader        sync.WaitGroup // the connect and the frame reader
+	connectCalled atomic.Bool
 }
 
 func tcpOf(c *C.gnsq_tcp_t) (*tcpObj, C.int) {
@@ -82,19 +84,13 @@ func gnsq_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
 	if out == nil && n > 0 {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
 	}
-	if err := o.c.Connect(); err != nil {
-		return fail(err)
+	if rc := o.claimConnect(); rc != C.GNSQ_OK {
+		return rc
 	}
-	resp, err := o.c.Identify()
+	js, err := o.connect()
 	if err != nil {
 		return fail(err)
 	}
-	var js []byte
-	if resp != nil {
-		js, _ = json.Marshal(resp)
-	}
-	o.reader.Add(1)
-	go o.read()
 	if len(js) > int(n) {
 		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "connected, but the IDENTIFY answer is %d bytes", len(js))
 	}
@@ -102,6 +98,62 @@ func gnsq_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), int(n)), js)
 	}
 	return C.int(len(js))
+}
+
+//export gnsq_tcp_connect_async
+func gnsq_tcp_connect_async(token *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := tcpOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if token == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token is NULL")
+	}
+	if rc := o.claimConnect(); rc != C.GNSQ_OK {
+		return rc
+	}
+	tok := o.q.nextToken()
+	o.reader.Add(1) // close waits for the connect, so its event comes before CLOSED
+	go func() {
+		defer o.reader.Done()
+		ev := event{typ: C.GNSQ_EV_CONNECT_DONE, token: tok}
+		if js, err := o.connect(); err != nil {
+			ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
+		} else {
+			ev.data = js
+		}
+		o.q.push(ev)
+	}()
+	*token = C.uint64_t(tok)
+	return C.GNSQ_OK
+}
+
+// claimConnect lets the first connect through: a client connects once.
+func (o *tcpObj) claimConnect() C.int {
+	if !o.connectCalled.CompareAndSwap(false, true) {
+		return failCode(C.GNSQ_E_INVALID_ARG, "connect was already called on this client")
+	}
+	return C.GNSQ_OK
+}
+
+// connect connects, identifies and upgrades, then starts the reader; it
+// returns nsqd's IDENTIFY answer as JSON (nil for a plain OK).
+func (o *tcpObj) connect() ([]byte, error) {
+	if err := o.c.Connect(); err != nil {
+		return nil, err
+	}
+	resp, err := o.c.Identify()
+	if err != nil {
+		return nil, err
+	}
+	var js []byte
+	if resp != nil {
+		js, _ = json.Marshal(resp)
+	}
+	o.reader.Add(1)
+	go o.read()
+	return js, nil
 }
 
 // read turns frames into events until the connection ends.
@@ -295,7 +347,7 @@ func gnsq_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
 // shutdown closes the socket and waits for the reader.
 func (o *tcpObj) shutdown(timeout time.Duration) bool {
 	o.c.CloseStream()
-	return waitWithin(&o.reader, timeout)
+	return gnsq.WaitGroupWithin(&o.reader, timeout)
 }
 
 //export gnsq_tcp_close

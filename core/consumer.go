@@ -225,7 +225,7 @@ func (c *Consumer) Close() {
 // Join waits until every goroutine of the consumer (connections, handlers,
 // loops) has exited after Close, or timeout passes (0: forever). It
 // reports whether they exited.
-func (c *Consumer) Join(timeout time.Duration) bool { return waitGroupWithin(&c.wg, timeout) }
+func (c *Consumer) Join(timeout time.Duration) bool { return WaitGroupWithin(&c.wg, timeout) }
 
 // IsRunning reports whether the consumer was started and not closed.
 func (c *Consumer) IsRunning() bool {

@@ -202,7 +202,7 @@ func (p *Producer) Close() {
 
 // Join waits until every goroutine of the producer has exited (after
 // Close), or timeout passes (0: wait forever). It reports whether they exited.
-func (p *Producer) Join(timeout time.Duration) bool { return waitGroupWithin(&p.wg, timeout) }
+func (p *Producer) Join(timeout time.Duration) bool { return WaitGroupWithin(&p.wg, timeout) }
 
 // Publish sends PUB and waits for nsqd's answer. ctx bounds the whole call:
 // the wait for a connection (ErrNoConnections) and the wait for the answer.
@@ -389,9 +389,9 @@ func (p *Producer) removeConn(pc *producerConn) {
 
 func (p *Producer) closed() bool { return isClosed(p.stop) }
 
-// waitGroupWithin waits for wg, at most timeout (0: forever), and reports
-// whether it finished.
-func waitGroupWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
+// WaitGroupWithin waits for wg, at most timeout (0: forever), and reports
+// whether it finished: the Join methods' wait, shared with the C ABI.
+func WaitGroupWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	if timeout <= 0 {

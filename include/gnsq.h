@@ -102,7 +102,8 @@ enum {
     GNSQ_EV_DISCONNECTED = 10,/* a connection to nsqd went down: data = "host:port", code = why */
     GNSQ_EV_EXCEPTION = 11,   /* gnsq's on_exception: id, data = the handler's error text */
     GNSQ_EV_PUBLISHED = 12,   /* an async publish completed: token, code (0 = nsqd answered OK) */
-    GNSQ_EV_HTTP_DONE = 13    /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
+    GNSQ_EV_HTTP_DONE = 13,   /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
+    GNSQ_EV_CONNECT_DONE = 14 /* gnsq_tcp_connect_async() completed: token, code (0 = connected), data = nsqd's IDENTIFY answer (JSON, empty for a plain OK) or the error text */
 };
 
 enum {
@@ -434,8 +435,8 @@ int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n
 
 /**
  * Chooses which event types are queued: bit (1 << GNSQ_EV_x) enables type
- * x. All are enabled at first. MESSAGE, PUBLISHED and CLOSED cannot be
- * disabled (they are outcomes, not signals): disabling signals nobody
+ * x. All are enabled at first. Outcomes (MESSAGE, PUBLISHED, CLOSED and
+ * the other completions) cannot be disabled: disabling signals nobody
  * listens to (FINISHED, REQUEUED, RESPONSE) saves work per message.
  */
 int gnsq_consumer_set_event_mask(gnsq_consumer_t *c, uint32_t mask);
@@ -507,6 +508,13 @@ int gnsq_tcp_new(gnsq_tcp_t **out, const char *addr, const gnsq_config_t *cfg);
  * answered a plain OK). Blocks; a failure closes the connection.
  */
 int gnsq_tcp_connect(uint8_t *out, size_t out_len, gnsq_tcp_t *c);
+
+/**
+ * gnsq_tcp_connect() without waiting: *token identifies it, and exactly one
+ * GNSQ_EV_CONNECT_DONE event with that token follows (before GNSQ_EV_CLOSED
+ * if the client is closed meanwhile).
+ */
+int gnsq_tcp_connect_async(uint64_t *token, gnsq_tcp_t *c);
 
 /** SUB topic channel (nsqd answers with a RESPONSE event "OK" or an ERROR event). */
 int gnsq_tcp_subscribe(gnsq_tcp_t *c, const char *topic, const char *channel);

@@ -197,21 +197,19 @@ static void test_bad_handles(void) {
     CHECK_RC(gnsq_producer_new(NULL, &nsqd_tcp, 1, NULL), GNSQ_E_INVALID_ARG);
 }
 
-/* poll_until waits (up to 10 s) for an event of type; fills *out. */
+/* poll_until waits (up to 10 s) for an event of type, skipping others;
+   fills *out. One event per poll, so the events after it stay queued. */
 static int poll_until(gnsq_producer_t *p, gnsq_consumer_t *c, int type, uint64_t token, gnsq_event_t *out,
                       uint8_t *buf, size_t buf_len) {
-    int tries, i, n;
-    gnsq_event_t evs[64];
-    for (tries = 0; tries < 100; tries++) {
-        n = p ? gnsq_producer_poll(p, evs, 64, 100, buf, buf_len) : gnsq_consumer_poll(c, evs, 64, 100, buf, buf_len);
+    struct timespec t0, now;
+    int n;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        n = p ? gnsq_producer_poll(p, out, 1, 100, buf, buf_len) : gnsq_consumer_poll(c, out, 1, 100, buf, buf_len);
         CHECK(n >= 0);
-        for (i = 0; i < n; i++) {
-            if (evs[i].type == type && (token == 0 || evs[i].token == token)) {
-                *out = evs[i];
-                return 1;
-            }
-        }
-    }
+        if (n == 1 && out->type == type && (token == 0 || out->token == token)) return 1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < 10);
     return 0;
 }
 
@@ -553,6 +551,31 @@ static void test_tcp(void) {
     unique_topic(topic, sizeof topic, "capi_tcp");
     CHECK_RC(gnsq_tcp_new(&dead, "127.0.0.1:1", NULL), GNSQ_OK);
     CHECK_RC(gnsq_tcp_connect(buf, sizeof buf, dead), GNSQ_E_CONNECTION);
+    CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
+    /* The non-blocking connect ends in one CONNECT_DONE event: an error... */
+    CHECK_RC(gnsq_tcp_new(&dead, "127.0.0.1:1", NULL), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_connect_async(NULL, dead), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_tcp_connect_async(&token, dead), GNSQ_OK);
+    CHECK(tcp_next(dead, GNSQ_EV_CONNECT_DONE, &ev, buf, sizeof buf) && ev.token == token);
+    CHECK(ev.code == GNSQ_E_CONNECTION);
+    CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
+    /* ... or nsqd's IDENTIFY answer; a close right after still gets it first. */
+    CHECK_RC(gnsq_tcp_new(&dead, nsqd_tcp, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_connect_async(&token, dead), GNSQ_OK);
+    CHECK(tcp_next(dead, GNSQ_EV_CONNECT_DONE, &ev, buf, sizeof buf) && ev.token == token && ev.code == 0);
+    CHECK(contains(buf + ev.data_offset, (int)ev.data_len, "max_rdy_count"));
+    CHECK_RC(gnsq_tcp_connect_async(&token, dead), GNSQ_E_INVALID_ARG); /* connects once */
+    CHECK_RC(gnsq_tcp_connect(buf, sizeof buf, dead), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_new(&dead, nsqd_tcp, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_connect_async(&token, dead), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_close(dead, 5000), GNSQ_OK);
+    n = gnsq_tcp_poll(dead, &ev, 1, 0, buf, sizeof buf);
+    while (n == 1 && ev.type != GNSQ_EV_CONNECT_DONE && ev.type != GNSQ_EV_CLOSED)
+        n = gnsq_tcp_poll(dead, &ev, 1, 0, buf, sizeof buf);
+    CHECK(n == 1 && ev.type == GNSQ_EV_CONNECT_DONE && ev.token == token);
+    CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
+    CHECK_RC(gnsq_tcp_new(&dead, "127.0.0.1:1", NULL), GNSQ_OK);
     CHECK_RC(gnsq_tcp_free(dead), GNSQ_OK);
     CHECK_RC(gnsq_tcp_new(&c, "no port", NULL), GNSQ_E_INVALID_ARG);
 
