@@ -19,7 +19,7 @@ type consumerObj struct {
 	c *gnsq.Consumer
 
 	mu   sync.Mutex
-	msgs map[uint64]*gnsq.Message // handed out, not yet answered for good
+	msgs msgTable // handed out, not yet answered for good
 }
 
 func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
@@ -42,9 +42,8 @@ func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
 // and leaves the answer to gnsq_consumer_respond.
 func (o *consumerObj) handle(m *gnsq.Message) error {
 	m.EnableAsync()
-	token := o.q.nextToken()
 	o.mu.Lock()
-	o.msgs[token] = m
+	token := o.msgs.add(m)
 	o.mu.Unlock()
 	o.q.push(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
 	return nil
@@ -69,7 +68,7 @@ func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
-	o := &consumerObj{object: object{q: q}, msgs: map[uint64]*gnsq.Message{}}
+	o := &consumerObj{object: object{q: q}}
 	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, config)
 	if err != nil {
 		q.free()
@@ -115,27 +114,21 @@ func gnsq_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.
 	return o.q.takeHeld(uint64(token), dst, int(n))
 }
 
-// respondOne applies one answer; see gnsq_consumer_respond.
-func (o *consumerObj) respondOne(r C.gnsq_response_t, detail string) error {
-	token := uint64(r.token)
+// checkResponse rejects an answer with an unknown action or a negative delay.
+func checkResponse(r *C.gnsq_response_t) error {
 	if r.action < C.GNSQ_RESP_FINISH || r.action > C.GNSQ_RESP_HANDLER_REQUEUE {
 		return &gnsq.InvalidArgumentError{Reason: "unknown response action"}
 	}
 	if r.action == C.GNSQ_RESP_REQUEUE && r.delay_ms < 0 {
 		return &gnsq.InvalidArgumentError{Reason: "requeue delay must be >= 0"}
 	}
-	final := r.action != C.GNSQ_RESP_TOUCH
-	o.mu.Lock()
-	m, ok := o.msgs[token]
-	if ok && final {
-		delete(o.msgs, token)
-	}
-	o.mu.Unlock()
-	if !ok {
-		return errUnknownToken
-	}
-	if final {
-		o.q.dropHeld(token) // an answered message's held body is not wanted any more
+	return nil
+}
+
+// apply carries out one answer for m; see gnsq_consumer_respond.
+func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, detail string) error {
+	if r.action != C.GNSQ_RESP_TOUCH {
+		o.q.dropHeld(uint64(r.token)) // an answered message's held body is not wanted any more
 	}
 	switch r.action {
 	case C.GNSQ_RESP_FINISH:
@@ -178,9 +171,30 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 	if detail != nil {
 		text = C.GoString(detail)
 	}
+	// One lock for the batch's tokens; a rejected answer leaves its
+	// message open.
+	rs := unsafe.Slice(r, int(n))
+	ms := make([]*gnsq.Message, len(rs))
+	errs := make([]error, len(rs))
+	o.mu.Lock()
+	for i := range rs {
+		if errs[i] = checkResponse(&rs[i]); errs[i] != nil {
+			continue
+		}
+		m, ok := o.msgs.get(uint64(rs[i].token), rs[i].action != C.GNSQ_RESP_TOUCH)
+		if !ok {
+			errs[i] = errUnknownToken
+		}
+		ms[i] = m
+	}
+	o.mu.Unlock()
 	var first error
-	for _, resp := range unsafe.Slice(r, int(n)) {
-		if err := o.respondOne(resp, text); err != nil && first == nil {
+	for i := range rs {
+		err := errs[i]
+		if err == nil {
+			err = o.apply(ms[i], &rs[i], text)
+		}
+		if err != nil && first == nil {
 			first = err
 		}
 	}
@@ -260,7 +274,7 @@ func gnsq_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 func (o *consumerObj) shutdown(timeout time.Duration) bool {
 	o.c.Close()
 	o.mu.Lock()
-	o.msgs = map[uint64]*gnsq.Message{}
+	o.msgs.clear()
 	o.mu.Unlock()
 	return o.c.Join(timeout)
 }

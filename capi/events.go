@@ -36,6 +36,7 @@ type eventQueue struct {
 	head   int
 	sealed bool              // nothing more is queued (after close)
 	held   map[uint64][]byte // data handed out as GNSQ_EVF_HELD, by token
+	nHeld  atomic.Int32      // len(held), read without mu
 	mask   atomic.Uint32
 	rfd    int
 	wfd    int
@@ -115,6 +116,7 @@ func (q *eventQueue) take(evs *C.gnsq_event_t, max int, buf *C.uint8_t, bufLen i
 					ev.token = q.nextToken()
 				}
 				q.held[ev.token] = ev.data
+				q.nHeld.Store(int32(len(q.held)))
 				flags = C.GNSQ_EVF_HELD
 			} else {
 				ev.data = ev.data[:len(data)] // a text: give what fits
@@ -194,8 +196,12 @@ func (q *eventQueue) endWait() {
 
 // dropHeld releases held data nobody will read.
 func (q *eventQueue) dropHeld(token uint64) {
+	if q.nHeld.Load() == 0 {
+		return // the usual case, without taking mu
+	}
 	q.mu.Lock()
 	delete(q.held, token)
+	q.nHeld.Store(int32(len(q.held)))
 	q.mu.Unlock()
 }
 
@@ -214,6 +220,7 @@ func (q *eventQueue) takeHeld(token uint64, dst unsafe.Pointer, n int) C.int {
 		copy(unsafe.Slice((*byte)(dst), n), data)
 	}
 	delete(q.held, token)
+	q.nHeld.Store(int32(len(q.held)))
 	return C.int(len(data))
 }
 

@@ -144,6 +144,14 @@ func Finish(id MessageID) *Command {
 	return &Command{Name: "FIN", Params: []string{string(id[:])}}
 }
 
+// writeFinish writes what Finish(id) encodes to, without allocating: a
+// consumer sends one FIN per message.
+func writeFinish(w commandWriter, id MessageID) {
+	w.WriteString("FIN ")
+	w.Write(id[:])
+	w.WriteByte('\n')
+}
+
 // Requeue builds REQ <id> <delay in ms>. Negative delays are refused
 // locally (nsqd would silently clamp them).
 func Requeue(id MessageID, delay time.Duration) (*Command, error) {
