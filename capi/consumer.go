@@ -19,7 +19,7 @@ type consumerObj struct {
 	c *gnsq.Consumer
 
 	mu   sync.Mutex
-	msgs msgTable // handed out, not yet answered for good
+	msgs slotTable[*gnsq.Message] // handed out, not yet answered for good (newMsgTable)
 }
 
 func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
@@ -68,7 +68,7 @@ func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
-	o := &consumerObj{object: object{q: q}}
+	o := &consumerObj{object: object{q: q}, msgs: newMsgTable()}
 	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, config)
 	if err != nil {
 		q.free()
@@ -181,7 +181,14 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 		if errs[i] = checkResponse(&rs[i]); errs[i] != nil {
 			continue
 		}
-		m, ok := o.msgs.get(uint64(rs[i].token), rs[i].action != C.GNSQ_RESP_TOUCH)
+		token := uint64(rs[i].token)
+		var m *gnsq.Message
+		var ok bool
+		if rs[i].action == C.GNSQ_RESP_TOUCH {
+			m, ok = o.msgs.get(token)
+		} else {
+			m, ok = o.msgs.remove(token, nil)
+		}
 		if !ok {
 			errs[i] = errUnknownToken
 		}

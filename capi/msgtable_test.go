@@ -7,20 +7,20 @@ import (
 )
 
 func TestMsgTableTokens(t *testing.T) {
-	var tab msgTable
+	tab := newMsgTable()
 	a, b := &gnsq.Message{}, &gnsq.Message{}
 	ta := tab.add(a)
 	tb := tab.add(b)
 	if ta == tb || ta&msgTokenBit == 0 {
 		t.Fatalf("tokens %x %x", ta, tb)
 	}
-	if m, ok := tab.get(ta, false); !ok || m != a {
+	if m, ok := tab.get(ta); !ok || m != a {
 		t.Fatal("a not found")
 	}
-	if m, ok := tab.get(ta, true); !ok || m != a {
+	if m, ok := tab.remove(ta, nil); !ok || m != a {
 		t.Fatal("a not removed")
 	}
-	if _, ok := tab.get(ta, false); ok {
+	if _, ok := tab.get(ta); ok {
 		t.Fatal("a's token still valid after removal")
 	}
 	// The freed slot is reused with a new generation: the old token stays stale.
@@ -28,19 +28,35 @@ func TestMsgTableTokens(t *testing.T) {
 	if tc == ta || uint32(tc) != uint32(ta) {
 		t.Fatalf("slot not reused with a new generation: %x %x", ta, tc)
 	}
-	if _, ok := tab.get(ta, true); ok {
+	if _, ok := tab.remove(ta, nil); ok {
 		t.Fatal("stale token matched the reused slot")
 	}
-	for _, bad := range []uint64{0, 1, ta &^ msgTokenBit, msgTokenBit, msgTokenBit | 99} {
-		if _, ok := tab.get(bad, false); ok {
+	for _, bad := range []uint64{0, 1, ta &^ msgTokenBit, msgTokenBit, msgTokenBit | 99, ta | 1<<62} {
+		if _, ok := tab.get(bad); ok {
 			t.Errorf("token %x accepted", bad)
 		}
 	}
 	tab.clear()
-	if _, ok := tab.get(tb, false); ok {
+	if _, ok := tab.get(tb); ok {
 		t.Fatal("clear kept b")
 	}
-	if _, ok := tab.get(tc, false); ok {
+	if _, ok := tab.get(tc); ok {
 		t.Fatal("clear kept c")
+	}
+}
+
+func TestHandleIDs(t *testing.T) {
+	h := handles.add("x")
+	if h>>48 != 0xFFFF {
+		t.Fatalf("handle %x lacks the tag", h)
+	}
+	if handles.get(h) != "x" || handles.get(h&^(1<<63)) != nil || handles.get(0) != nil {
+		t.Fatal("handle lookup")
+	}
+	if handles.remove(h, func(o any) bool { return o != "x" }) != nil {
+		t.Fatal("removed despite match refusing")
+	}
+	if handles.remove(h, func(any) bool { return true }) != "x" || handles.get(h) != nil {
+		t.Fatal("remove")
 	}
 }

@@ -1,0 +1,81 @@
+package main
+
+// slotTable keeps values in reusable slots and names each by an id
+//
+//	tag | generation << 32 | slot + 1
+//
+// where the bits above the generation must equal tag's. Freeing a slot
+// bumps its generation, so an old id is stale (until the slot has been
+// reused genMask+1 times); 0 and other garbage fail the checks. Lookups
+// need no hashing and, once the table has grown, no allocation. Not safe
+// for concurrent use.
+type slotTable[T any] struct {
+	tag     uint64 // the bits above the generation, in place
+	genMask uint32
+	slots   []slotEntry[T]
+	free    []uint32
+}
+
+type slotEntry[T any] struct {
+	val  T
+	used bool
+	gen  uint32
+}
+
+func (t *slotTable[T]) add(v T) uint64 {
+	var i uint32
+	if n := len(t.free); n > 0 {
+		i = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		t.slots = append(t.slots, slotEntry[T]{})
+		i = uint32(len(t.slots) - 1)
+	}
+	t.slots[i].val, t.slots[i].used = v, true
+	return t.tag | uint64(t.slots[i].gen)<<32 | uint64(i+1)
+}
+
+// entry returns id's slot if id names a value in it.
+func (t *slotTable[T]) entry(id uint64) (*slotEntry[T], uint32) {
+	i := uint32(id) - 1 // a low half of 0 wraps out of range
+	if (id>>32)&^uint64(t.genMask) != t.tag>>32 || int(i) >= len(t.slots) {
+		return nil, 0
+	}
+	e := &t.slots[i]
+	if !e.used || uint64(e.gen) != (id>>32)&uint64(t.genMask) {
+		return nil, 0
+	}
+	return e, i
+}
+
+func (t *slotTable[T]) get(id uint64) (T, bool) {
+	if e, _ := t.entry(id); e != nil {
+		return e.val, true
+	}
+	var zero T
+	return zero, false
+}
+
+// remove frees id's slot if its value passes match (nil: any), and
+// returns the value.
+func (t *slotTable[T]) remove(id uint64, match func(T) bool) (T, bool) {
+	var zero T
+	e, i := t.entry(id)
+	if e == nil || (match != nil && !match(e.val)) {
+		return zero, false
+	}
+	v := e.val
+	*e = slotEntry[T]{gen: (e.gen + 1) & t.genMask}
+	t.free = append(t.free, i)
+	return v, true
+}
+
+// clear frees every slot; every id becomes stale.
+func (t *slotTable[T]) clear() {
+	for i := range t.slots {
+		if e := &t.slots[i]; e.used {
+			*e = slotEntry[T]{gen: (e.gen + 1) & t.genMask}
+			t.free = append(t.free, uint32(i))
+		}
+	}
+}
