@@ -1,6 +1,7 @@
 package gnsq
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -144,12 +145,13 @@ func Finish(id MessageID) *Command {
 	return &Command{Name: "FIN", Params: []string{string(id[:])}}
 }
 
-// writeFinish writes what Finish(id) encodes to, without allocating: a
-// consumer sends one FIN per message.
-func writeFinish(w commandWriter, id MessageID) {
-	w.WriteString("FIN ")
-	w.Write(id[:])
-	w.WriteByte('\n')
+// writeFinish writes what Finish(id) encodes to, without allocating (the
+// bytes are appended to w's own buffer, so id does not escape): a consumer
+// sends one FIN per message.
+func writeFinish(w *bufio.Writer, id *MessageID) {
+	b := append(w.AvailableBuffer(), "FIN "...)
+	b = append(b, id[:]...)
+	w.Write(append(b, '\n'))
 }
 
 // Requeue builds REQ <id> <delay in ms>. Negative delays are refused

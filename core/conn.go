@@ -667,7 +667,7 @@ func (c *NsqdTCPClient) Ready(count int) error {
 
 // Finish sends FIN and fires OnFinish.
 func (c *NsqdTCPClient) Finish(id MessageID) error {
-	if err := c.write(func(w *bufio.Writer) { writeFinish(w, id) }, false); err != nil {
+	if err := c.write(func(w *bufio.Writer) { writeFinish(w, &id) }, false); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
