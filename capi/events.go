@@ -71,6 +71,10 @@ func (q *eventQueue) push(ev event) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.pushLocked(ev)
+}
+
+func (q *eventQueue) pushLocked(ev event) {
 	if q.sealed {
 		return
 	}
@@ -81,12 +85,14 @@ func (q *eventQueue) push(ev event) {
 	}
 }
 
-// seal queues ev as the last event; nothing is queued after it.
+// seal queues ev as the last event; nothing is queued after it. Both
+// happen under one lock: a poll that took ev must find the queue sealed
+// (GNSQ_E_CLOSED), or it would wait for a push that never comes.
 func (q *eventQueue) seal(ev event) {
-	q.push(ev)
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pushLocked(ev)
 	q.sealed = true
-	q.mu.Unlock()
 }
 
 // take copies queued events into evs and their data into buf, without

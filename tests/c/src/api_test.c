@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -827,6 +828,8 @@ static void *poll_until_error(void *arg) {
     return (void *)(intptr_t)n;
 }
 
+static void *run_producer(void *arg) { return (void *)(intptr_t)gnsq_producer_run((gnsq_producer_t *)arg); }
+
 /* Joins t within 5 s and returns its result. */
 static intptr_t join_within_5s(pthread_t t) {
     struct timespec limit;
@@ -876,6 +879,19 @@ static void test_blocking_waits(void) {
             rc = join_within_5s(waiter);
             CHECK(rc == GNSQ_E_CLOSED || rc == GNSQ_E_INVALID_HANDLE);
         }
+    }
+
+    /* Close wakes a run() waiting for events; run returns once the CLOSED
+       event is dispatched. Many rounds: a close racing with run's wait
+       once left run waiting forever (CLOSED taken before the queue was
+       sealed). */
+    for (n = 0; n < 300; n++) {
+        CHECK_RC(gnsq_producer_new(&p, addrs, 1, NULL), GNSQ_OK);
+        CHECK(pthread_create(&waiter, NULL, run_producer, p) == 0);
+        if (n % 2) sched_yield();
+        CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+        CHECK(join_within_5s(waiter) == GNSQ_OK);
+        CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
     }
 
     /* A synchronous publish nsqd does not answer times out with the outcome
