@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"errors"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -18,8 +17,10 @@ type consumerObj struct {
 	object
 	c *gnsq.Consumer
 
-	mu   sync.Mutex
-	msgs slotTable[*gnsq.Message] // handed out, not yet answered for good (newMsgTable)
+	// msgs holds the messages handed out and not yet answered for good
+	// (newMsgTable). It is guarded by q.mu, so a message is registered and
+	// queued under one lock.
+	msgs slotTable[*gnsq.Message]
 }
 
 func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
@@ -42,10 +43,9 @@ func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
 // and leaves the answer to gnsq_consumer_respond.
 func (o *consumerObj) handle(m *gnsq.Message) error {
 	m.EnableAsync()
-	o.mu.Lock()
-	token := o.msgs.add(m)
-	o.mu.Unlock()
-	o.q.push(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
+	o.q.mu.Lock()
+	defer o.q.mu.Unlock()
+	o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, o.msgs.add(m), m))
 	return nil
 }
 
@@ -176,7 +176,7 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 	rs := unsafe.Slice(r, int(n))
 	ms := make([]*gnsq.Message, len(rs))
 	errs := make([]error, len(rs))
-	o.mu.Lock()
+	o.q.mu.Lock()
 	for i := range rs {
 		if errs[i] = checkResponse(&rs[i]); errs[i] != nil {
 			continue
@@ -194,7 +194,7 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 		}
 		ms[i] = m
 	}
-	o.mu.Unlock()
+	o.q.mu.Unlock()
 	var first error
 	for i := range rs {
 		err := errs[i]
@@ -280,9 +280,9 @@ func gnsq_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 // redelivers them) and waits for its goroutines.
 func (o *consumerObj) shutdown(timeout time.Duration) bool {
 	o.c.Close()
-	o.mu.Lock()
+	o.q.mu.Lock()
 	o.msgs.clear()
-	o.mu.Unlock()
+	o.q.mu.Unlock()
 	return o.c.Join(timeout)
 }
 

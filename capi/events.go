@@ -139,9 +139,7 @@ func (q *eventQueue) take(evs *C.gnsq_event_t, max int, buf *C.uint8_t, bufLen i
 		o.data_len = C.uint32_t(len(ev.data))
 		o.attempts = C.uint16_t(ev.attempts)
 		o.flags = C.uint16_t(flags)
-		for i, b := range ev.id {
-			o.id[i] = C.uint8_t(b)
-		}
+		*(*[16]byte)(unsafe.Pointer(&o.id)) = ev.id
 		if flags != C.GNSQ_EVF_HELD {
 			o.data_offset = C.uint32_t(off)
 			off += copy(data[off:], ev.data)

@@ -8,7 +8,8 @@
 //
 // consume: a Consumer with max_in_flight whose handler returns nil (the
 // Consumer finishes the message, like GNSQ_RESP_HANDLER_OK), timed from
-// Start until the handler sees the N-th message. publish: a connected
+// Start until the handler sees the N-th message; it closes once N FINs
+// were sent and reports how many were sent as "answered". publish: a connected
 // Producer making M synchronous 100-byte publishes, timed from the first
 // call to the last answer.
 package main
@@ -69,8 +70,8 @@ func consume(args []string) error {
 	if err := cfg.Set("max_in_flight", args[4]); err != nil {
 		return err
 	}
-	var got atomic.Int64
-	reached := make(chan struct{})
+	var got, finished atomic.Int64
+	reached, allFinished := make(chan struct{}), make(chan struct{})
 	var tEnd time.Time
 	var cpuEnd float64
 	handler := func(*gnsq.Message) error {
@@ -84,15 +85,25 @@ func consume(args []string) error {
 	if err != nil {
 		return err
 	}
+	// FINs are counted as the Consumer sends them: a handler still running
+	// when Close starts loses its FIN, so "answered" is what was finished.
+	c.Hooks.OnFinish = func(gnsq.MessageID) {
+		if finished.Add(1) == n {
+			close(allFinished)
+		}
+	}
 	cpu0, t0 := cpuSeconds(), time.Now()
 	if err := c.Start(); err != nil {
 		return err
 	}
-	select {
-	case <-reached:
-	case <-time.After(time.Minute):
-		c.Close()
-		return fmt.Errorf("only %d of %d messages within a minute", got.Load(), n)
+	timeout := time.After(time.Minute)
+	for _, ch := range []chan struct{}{reached, allFinished} {
+		select {
+		case <-ch:
+		case <-timeout:
+			c.Close()
+			return fmt.Errorf("only %d of %d messages handled, %d finished, within a minute", got.Load(), n, finished.Load())
+		}
 	}
 	c.Close()
 	if !c.Join(10 * time.Second) {
@@ -100,7 +111,7 @@ func consume(args []string) error {
 	}
 	secs := tEnd.Sub(t0).Seconds()
 	fmt.Printf("mode=go wait=go n=%d answered=%d seconds=%.6f msg_per_s=%.0f cpu_us_per_msg=%.3f\n",
-		n, got.Load(), secs, float64(n)/secs, (cpuEnd-cpu0)*1e6/float64(n))
+		n, finished.Load(), secs, float64(n)/secs, (cpuEnd-cpu0)*1e6/float64(n))
 	return nil
 }
 
