@@ -13,8 +13,8 @@
 # Each round, per variant (finish.block, handler_ok.block, finish.fd, go;
 # the order rotates):
 #   a fresh topic and its channel are created over HTTP, filled with
-#   N + 2 x RDY messages of 100 bytes by /mpub (binary, not timed), and
-#   consume_bench reads N of them with max_in_flight RDY (answering with
+#   N + 2 x RDY messages of 100 bytes by /mpub (binary, not timed), nsqd
+#   is let go idle (see settle), and consume_bench reads N of them with max_in_flight RDY (answering with
 #   FINISH or HANDLER_OK, waiting in a blocking gnsq_consumer_poll() or on
 #   the notify fd), or gobench reads them with the Go Consumer. Afterwards nsqd's
 #   /stats must show: channel message_count = the fill, depth + in flight =
@@ -113,6 +113,21 @@ fill() {
 	return 1
 }
 
+# settle waits (at most 5 s) until nsqd is idle: under 10% of a core over
+# 100 ms, so that the work left from a fill (nsqd's GC) is not measured as
+# part of the next timed run.
+nsqd_ticks() { awk '{ print $14 + $15 }' "/proc/$NSQD_PID/stat"; }
+settle() {
+	local a b
+	for _ in $(seq 1 50); do
+		a=$(nsqd_ticks)
+		sleep 0.1
+		b=$(nsqd_ticks)
+		[ $((b - a)) -le 1 ] && return 0
+	done
+	echo "nsqd did not go idle within 5 s; measuring anyway" >&2
+}
+
 field() { tr " " "\n" | sed -n "s/^$1=//p" | head -n1; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -131,6 +146,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		mode=${v%.*} wait=${v#*.}
 		topic="cbench_${r}_${mode}_$wait"
 		fill "$topic" "$FILL"
+		settle
 		if [ "$v" = go ]; then
 			line=$("$OUT/gobench" consume "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY")
 		else
@@ -153,6 +169,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	[ $((r % 2)) -eq 0 ] && pubs="gopub pub"
 	for v in $pubs; do
 		topic="pbench_${r}_$v"
+		settle
 		if [ "$v" = pub ]; then
 			line=$("$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
 		else
