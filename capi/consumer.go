@@ -44,8 +44,8 @@ func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
 func (o *consumerObj) handle(m *gnsq.Message) error {
 	m.EnableAsync()
 	o.q.mu.Lock()
-	defer o.q.mu.Unlock()
 	o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, o.msgs.add(m), m))
+	o.q.mu.Unlock()
 	return nil
 }
 
@@ -78,10 +78,8 @@ func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C
 	c.Hooks = gnsq.ConsumerHooks{
 		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
 		OnConnect: o.connected, OnDisconnect: o.disconnected,
-		OnFinish: func(id gnsq.MessageID) { o.q.push(event{typ: C.GNSQ_EV_FINISHED, id: id}) },
-		OnRequeue: func(id gnsq.MessageID, delay time.Duration) {
-			o.q.push(event{typ: C.GNSQ_EV_REQUEUED, id: id, value: delay.Milliseconds()})
-		},
+		OnFinish:   func(id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, id, 0) },
+		OnRequeue:  func(id gnsq.MessageID, delay time.Duration) { o.q.pushID(C.GNSQ_EV_REQUEUED, id, delay.Milliseconds()) },
 		OnGivingUp: func(m *gnsq.Message) { o.q.push(messageEvent(C.GNSQ_EV_GIVING_UP, 0, m)) },
 		OnException: func(m *gnsq.Message, err error) {
 			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, id: m.ID, data: []byte(err.Error())})

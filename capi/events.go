@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
 )
 
 // event is one queued gnsq_event_t with its data.
@@ -66,12 +68,19 @@ func (q *eventQueue) wants(typ int32) bool {
 
 // push queues ev unless the queue is sealed or masks its type.
 func (q *eventQueue) push(ev event) {
-	if !q.wants(ev.typ) {
-		return
+	if q.wants(ev.typ) {
+		q.mu.Lock()
+		q.pushLocked(ev)
+		q.mu.Unlock()
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.pushLocked(ev)
+}
+
+// pushID is push for an event about a message id (FINISHED, REQUEUED:
+// one per message), built only when its type is wanted.
+func (q *eventQueue) pushID(typ int32, id gnsq.MessageID, value int64) {
+	if q.wants(typ) {
+		q.push(event{typ: typ, id: id, value: value})
+	}
 }
 
 func (q *eventQueue) pushLocked(ev event) {

@@ -64,9 +64,9 @@ func gnsq_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.
 	client.Hooks = gnsq.ConnHooks{
 		OnResponse: func(_ *gnsq.NsqdTCPClient, data []byte) { o.responded(data) },
 		OnError:    func(_ *gnsq.NsqdTCPClient, err error) { o.errored(err) },
-		OnFinish:   func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.push(event{typ: C.GNSQ_EV_FINISHED, id: id}) },
+		OnFinish:   func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, id, 0) },
 		OnRequeue: func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID, delay time.Duration, _ bool) {
-			o.q.push(event{typ: C.GNSQ_EV_REQUEUED, id: id, value: delay.Milliseconds()})
+			o.q.pushID(C.GNSQ_EV_REQUEUED, id, delay.Milliseconds())
 		},
 		OnAuth: o.authed,
 	}
