@@ -3,7 +3,6 @@
 // done in Go (wait.go explains why the wait is not done in Go); a
 // synchronous publish waits here on a futex (see syncPublish, producer.go).
 #undef GNSQ_NO_PROTOTYPES
-#include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
