@@ -153,28 +153,12 @@ func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, detail string
 	return nil
 }
 
-var errUnknownToken = errors.New("gnsq: no message with this token (already answered or never handed out)")
-
-//export gnsq_consumer_respond
-func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
-	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	if r == nil && n > 0 {
-		return failCode(C.GNSQ_E_INVALID_ARG, "responses is NULL")
-	}
-	text := ""
-	if detail != nil {
-		text = C.GoString(detail)
-	}
-	// One lock for the batch's tokens; a rejected answer leaves its
-	// message open.
-	rs := unsafe.Slice(r, int(n))
-	ms := make([]*gnsq.Message, len(rs))
-	errs := make([]error, len(rs))
+// takeMessages resolves the batch's tokens under one lock: ms[i] is the
+// message of rs[i], or errs[i] says why not (a rejected answer leaves its
+// message open).
+func (o *consumerObj) takeMessages(rs []C.gnsq_response_t, ms []*gnsq.Message, errs []error) {
 	o.q.mu.Lock()
+	defer o.q.mu.Unlock() // also when reading the caller's memory faults
 	for i := range rs {
 		if errs[i] = checkResponse(&rs[i]); errs[i] != nil {
 			continue
@@ -192,7 +176,28 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 		}
 		ms[i] = m
 	}
-	o.q.mu.Unlock()
+}
+
+var errUnknownToken = errors.New("gnsq: no message with this token (already answered or never handed out)")
+
+//export gnsq_consumer_respond
+func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if r == nil && n > 0 {
+		return failCode(C.GNSQ_E_INVALID_ARG, "responses is NULL")
+	}
+	text := ""
+	if detail != nil {
+		text = C.GoString(detail)
+	}
+	rs := unsafe.Slice(r, int(n))
+	ms := make([]*gnsq.Message, len(rs))
+	errs := make([]error, len(rs))
+	o.takeMessages(rs, ms, errs)
 	var first error
 	for i := range rs {
 		err := errs[i]

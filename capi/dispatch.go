@@ -20,12 +20,14 @@ const (
 
 // dispatcher runs host callbacks for a handle's events on the thread that
 // calls dispatch. A dispatch holds mu while it runs callbacks, and counts
-// as active while it waits for events; close waits for both, so no
-// callback runs once it returns.
+// as active while it waits for events, and a run for as long as it runs;
+// close waits for both, then marks the dispatcher closed, so no callback
+// runs once it returns.
 type dispatcher struct {
 	mu     sync.Mutex // held while a dispatch takes events and runs callbacks
 	idle   sync.Cond  // on mu: signalled when active drops
-	active int        // dispatches waiting for events (see waitStep)
+	active int        // dispatches waiting for events, and runs (libgnsq_dispatch_step)
+	closed bool       // close has returned: no more callbacks
 	cbMu   sync.Mutex // guards cbs
 	cbs    [C.GNSQ_EV_PUBLISHED + 1]callback
 	evs    *C.gnsq_event_t // C memory, allocated on first dispatch
@@ -57,6 +59,9 @@ func (d *dispatcher) set(eventType C.int, fn C.gnsq_callback_t, closure C.uintpt
 // callbacks (under mu): the number of events, or an error. stop gets the
 // first non-zero callback result.
 func (d *dispatcher) runOnce(q *eventQueue, stop *C.int) C.int {
+	if d.closed {
+		return failCode(C.GNSQ_E_CLOSED, "closed")
+	}
 	if d.evs == nil {
 		d.evs = (*C.gnsq_event_t)(C.calloc(dispatchEvents, C.size_t(unsafe.Sizeof(C.gnsq_event_t{}))))
 		d.buf = (*C.uint8_t)(C.malloc(dispatchBuffer))
@@ -76,6 +81,9 @@ func (d *dispatcher) runOnce(q *eventQueue, stop *C.int) C.int {
 			cb = cbs[t]
 		}
 		if cb.fn == nil {
+			if ev.flags&C.GNSQ_EVF_HELD != 0 {
+				q.dropHeld(uint64(ev.token)) // nobody will read it
+			}
 			continue
 		}
 		var data *C.uint8_t
@@ -89,14 +97,22 @@ func (d *dispatcher) runOnce(q *eventQueue, stop *C.int) C.int {
 	return n
 }
 
-// waitIdle returns once no dispatch is running or waiting (close calls it
-// after sealing the queue, which wakes the waiting ones).
+// waitIdle returns once no dispatch or run is running or waiting, and
+// closes the dispatcher (close calls it after sealing the queue, which
+// wakes the waiting ones; a run ends once it dispatched GNSQ_EV_CLOSED).
 func (d *dispatcher) waitIdle() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for d.active > 0 {
 		d.idleCond().Wait()
 	}
+	d.closed = true
+}
+
+// leave ends one active dispatch or run (with mu held).
+func (d *dispatcher) leave() {
+	d.active--
+	d.idleCond().Broadcast()
 }
 
 // idleCond is idle bound to mu (called with mu held).

@@ -256,9 +256,9 @@ func gnsq_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http
 //export gnsq_http_read_body
 func gnsq_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := httpOf(h)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*httpObj](unsafe.Pointer(h)) // also once closed, until free
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
 	}
 	return o.q.takeHeld(uint64(token), dst, int(n))
 }
@@ -266,9 +266,9 @@ func gnsq_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointer,
 //export gnsq_http_notify_fd
 func gnsq_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := httpOf(h)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*httpObj](unsafe.Pointer(h)) // also once closed, until free
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
 	}
 	if fd == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")

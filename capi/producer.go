@@ -261,11 +261,16 @@ func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_produ
 	id := syncPublishes.last
 	syncPublishes.m[id] = &syncPublish{state: state}
 	syncPublishes.mu.Unlock()
+	registered := false
+	defer func() {
+		if !registered { // failed (or panicked): the caller will not wait
+			takeSync(id)
+		}
+	}()
 	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { completeSync(id, r) }); err != nil {
-		takeSync(id)
 		return fail(err)
 	}
-	*ticket = C.uint64_t(id)
+	*ticket, registered = C.uint64_t(id), true
 	return C.GNSQ_OK
 }
 

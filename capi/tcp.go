@@ -323,9 +323,9 @@ func gnsq_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 //export gnsq_tcp_read_body
 func gnsq_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := tcpOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c)) // also once closed, until free
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
 	}
 	return o.q.takeHeld(uint64(token), dst, int(n))
 }
@@ -333,9 +333,9 @@ func gnsq_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n
 //export gnsq_tcp_notify_fd
 func gnsq_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := tcpOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
+	o, ok := lookup[*tcpObj](unsafe.Pointer(c)) // also once closed, until free
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
 	}
 	if fd == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")

@@ -18,7 +18,7 @@ enum { KIND_PRODUCER = 1, KIND_CONSUMER = 2, KIND_TCP = 3, KIND_HTTP = 4 };
 /* Go exports (wait.go). */
 extern int libgnsq_poll_step(int kind, void *h, gnsq_event_t *evs, int max, uint8_t *buf, size_t n, int wait,
                              uint64_t *ticket, int *fd);
-extern int libgnsq_dispatch_step(int kind, void *h, int wait, uint64_t *ticket, int *fd, int *stop);
+extern int libgnsq_dispatch_step(int kind, void *h, int wait, uint64_t *ticket, int *fd, int *stop, uint64_t *run);
 extern int libgnsq_publish_begin(uint64_t *ticket, int32_t *state, gnsq_producer_t *p, const char *topic,
                                  const void *const *bodies, const size_t *lens, size_t n, int multi, int64_t defer_ms,
                                  int timeout_ms);
@@ -61,21 +61,25 @@ static int poll_events(int kind, void *h, gnsq_event_t *evs, int max, int timeou
 	}
 }
 
-static int dispatch_events(int kind, void *h, int timeout_ms, int *stop) {
+/* One dispatch; for a run, stop and run are set: run registers the run
+   with the dispatcher at its first step and the step that ends the run
+   (an error, GNSQ_E_CLOSED or a callback's stop value) unregisters it. */
+static int dispatch_events(int kind, void *h, int timeout_ms, int *stop, uint64_t *run) {
 	uint64_t ticket = 0;
 	int fd = -1, wait = timeout_ms != 0, rc;
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	for (;;) {
-		rc = libgnsq_dispatch_step(kind, h, wait, &ticket, &fd, stop);
+		rc = libgnsq_dispatch_step(kind, h, wait, &ticket, &fd, stop, run);
 		if (ticket == 0) return rc;
 		wait = wait_readable(fd, timeout_ms, deadline);
 	}
 }
 
 static int run_until_closed(int kind, void *h) {
+	uint64_t run = 0;
 	for (;;) {
 		int stop = 0;
-		int rc = dispatch_events(kind, h, -1, &stop);
+		int rc = dispatch_events(kind, h, -1, &stop, &run);
 		if (rc == GNSQ_E_CLOSED) return GNSQ_OK;
 		if (rc < 0) return rc;
 		if (stop != 0) return stop;
@@ -99,11 +103,11 @@ int gnsq_http_poll(gnsq_http_t *h, gnsq_event_t *evs, int max, int timeout_ms, u
 }
 
 int gnsq_producer_dispatch(gnsq_producer_t *p, int timeout_ms) {
-	return dispatch_events(KIND_PRODUCER, p, timeout_ms, NULL);
+	return dispatch_events(KIND_PRODUCER, p, timeout_ms, NULL, NULL);
 }
 
 int gnsq_consumer_dispatch(gnsq_consumer_t *c, int timeout_ms) {
-	return dispatch_events(KIND_CONSUMER, c, timeout_ms, NULL);
+	return dispatch_events(KIND_CONSUMER, c, timeout_ms, NULL, NULL);
 }
 
 int gnsq_producer_run(gnsq_producer_t *p) { return run_until_closed(KIND_PRODUCER, p); }

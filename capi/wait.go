@@ -26,17 +26,20 @@ const (
 	kindHTTP     = 4
 )
 
-// waitTicket is one C thread's wait on a queue; d is set for a dispatch.
+// waitTicket is one C thread's wait on a queue (q set; d too for a
+// dispatch), or a run's registration with its dispatcher (q nil).
 type waitTicket struct {
 	q *eventQueue
 	d *dispatcher
 }
 
-var tickets struct {
+type ticketTable struct {
 	mu   sync.Mutex
 	last uint64
 	m    map[uint64]waitTicket
 }
+
+var tickets ticketTable
 
 func newTicket(t waitTicket) C.uint64_t {
 	tickets.mu.Lock()
@@ -47,6 +50,12 @@ func newTicket(t waitTicket) C.uint64_t {
 	tickets.last++
 	tickets.m[tickets.last] = t
 	return C.uint64_t(tickets.last)
+}
+
+func (tickets *ticketTable) get(id C.uint64_t) waitTicket {
+	tickets.mu.Lock()
+	defer tickets.mu.Unlock()
+	return tickets.m[uint64(id)]
 }
 
 // takeTicket removes *id's ticket (if any) and zeroes *id.
@@ -117,34 +126,52 @@ func libgnsq_poll_step(kind C.int, h unsafe.Pointer, evs *C.gnsq_event_t, max C.
 }
 
 //export libgnsq_dispatch_step
-func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.uint64_t, fd *C.int, stop *C.int) (rc C.int) {
+func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.uint64_t, fd *C.int, stop *C.int, run *C.uint64_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if inCallback() {
 		return refuseInCallback("dispatch")
 	}
-	// A waiting dispatch stops counting as active only with mu held, so a
-	// close cannot return between its wake-up and its callbacks.
-	var locked *dispatcher
+	// The dispatcher comes from a ticket if there is one (the handle may be
+	// gone by now), so a waiting dispatch or a run stops counting as active
+	// only with mu held: a close cannot return between its wake-up and its
+	// callbacks.
+	var d *dispatcher
 	if t, ok := takeTicket(ticket); ok {
-		locked = t.d
-		locked.mu.Lock()
+		d = t.d
+		d.mu.Lock()
 		t.q.endWait()
-		locked.active--
-		locked.idleCond().Broadcast()
+		d.leave()
+	} else if run != nil && *run != 0 {
+		if d = tickets.get(*run).d; d != nil {
+			d.mu.Lock()
+		}
 	}
-	q, d, rc := queueOf(kind, h)
-	if rc != C.GNSQ_OK || d != locked {
-		if locked != nil {
-			locked.mu.Unlock()
+	q, hd, rc := queueOf(kind, h)
+	if rc == C.GNSQ_OK && d != nil && d != hd {
+		rc = failCode(C.GNSQ_E_INVALID_HANDLE, "the handle changed during a dispatch")
+	}
+	if rc != C.GNSQ_OK {
+		if d != nil {
+			endRun(run)
+			d.mu.Unlock()
 		}
-		if rc != C.GNSQ_OK {
-			return rc
-		}
+		return rc
+	}
+	if d == nil {
+		d = hd
 		d.mu.Lock()
 	}
 	defer d.mu.Unlock()
+	if run != nil && *run == 0 {
+		d.active++ // a run counts as active until it ends
+		*run = newTicket(waitTicket{d: d})
+	}
 	for {
 		got := d.runOnce(q, stop)
+		if got < 0 || (stop != nil && *stop != 0) {
+			endRun(run) // the run ends with this step
+			return got
+		}
 		if got != 0 || wait == 0 {
 			return got
 		}
@@ -153,5 +180,15 @@ func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.u
 			*ticket, *fd = newTicket(waitTicket{q: q, d: d}), C.int(f)
 			return 0
 		}
+	}
+}
+
+// endRun ends a run's registration (its dispatcher's mu held), if any.
+func endRun(run *C.uint64_t) {
+	if run == nil {
+		return
+	}
+	if t, ok := takeTicket(run); ok {
+		t.d.leave()
 	}
 }

@@ -15,7 +15,9 @@
  *  - Threads: every function may be called from any thread. No host code
  *    ever runs on a library thread: results, messages and signals are
  *    queued as events on their handle and handed out by the *_poll()
- *    functions on the caller's thread.
+ *    functions on the caller's thread. Do not cancel (pthread_cancel) or
+ *    longjmp out of a thread inside a libgnsq call: a blocked poll or
+ *    dispatch that never returns would make close wait for it forever.
  *  - Lifetime: *_close() is idempotent. Everything the close itself ends
  *    (pending publishes, the connections) is queued as events before it
  *    returns, followed by GNSQ_EV_CLOSED; after that nothing more is ever
@@ -351,7 +353,10 @@ int gnsq_producer_set_callback(gnsq_producer_t *p, int event_type, gnsq_callback
 /**
  * Polls events (waiting at most timeout_ms, < 0 no limit) and runs their
  * callbacks on this thread. Returns the number of events dispatched, or
- * GNSQ_E_CLOSED once the producer is closed and its events are drained.
+ * GNSQ_E_CLOSED once the producer is closed. No callback runs once
+ * gnsq_producer_close() has returned: a dispatch running or waiting then
+ * finishes first, a gnsq_producer_run() dispatches everything up to
+ * GNSQ_EV_CLOSED first; events left over are dropped.
  */
 int gnsq_producer_dispatch(gnsq_producer_t *p, int timeout_ms);
 
@@ -549,10 +554,10 @@ int gnsq_tcp_status(gnsq_tcp_status_t *st, gnsq_tcp_t *c);
 /** Polls the client's events; see gnsq_producer_poll(). */
 int gnsq_tcp_poll(gnsq_tcp_t *c, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
 
-/** Copies a GNSQ_EVF_HELD message body into dst and releases it. */
+/** Copies a GNSQ_EVF_HELD message body or IDENTIFY answer into dst and releases it (also once closed, until free). */
 int gnsq_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t n);
 
-/** The read end of the client's wake-up pipe; see gnsq_producer_notify_fd(). */
+/** The read end of the client's wake-up pipe (also once closed, until free); see gnsq_producer_notify_fd(). */
 int gnsq_tcp_notify_fd(int *fd, gnsq_tcp_t *c);
 
 /** Closes the socket (gnsq's close_stream()), queues GNSQ_EV_CLOSED. Idempotent. */
@@ -596,10 +601,10 @@ int gnsq_http_request_async(uint64_t *token, gnsq_http_t *h, const gnsq_http_req
 /** Polls the client's events (GNSQ_EV_HTTP_DONE); see gnsq_producer_poll(). */
 int gnsq_http_poll(gnsq_http_t *h, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
 
-/** Copies a GNSQ_EVF_HELD answer into dst and releases it; see gnsq_consumer_read_body(). */
+/** Copies a GNSQ_EVF_HELD answer into dst and releases it (also once closed, until free); see gnsq_consumer_read_body(). */
 int gnsq_http_read_body(gnsq_http_t *h, uint64_t token, void *dst, size_t n);
 
-/** The read end of the client's wake-up pipe; see gnsq_producer_notify_fd(). */
+/** The read end of the client's wake-up pipe (also once closed, until free); see gnsq_producer_notify_fd(). */
 int gnsq_http_notify_fd(int *fd, gnsq_http_t *h);
 
 /** Cancels pending requests (GNSQ_E_CLOSED events), queues GNSQ_EV_CLOSED. Idempotent. */
