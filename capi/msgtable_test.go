@@ -50,13 +50,14 @@ func TestHandleIDs(t *testing.T) {
 	if h>>48 != 0xFFFF {
 		t.Fatalf("handle %x lacks the tag", h)
 	}
-	if handles.get(h) != "x" || handles.get(h&^(1<<63)) != nil || handles.get(0) != nil {
+	get := func(id uint64) any { v, _ := handles.get(id); return v }
+	if get(h) != "x" || get(h&^(1<<63)) != nil || get(0) != nil {
 		t.Fatal("handle lookup")
 	}
-	if handles.remove(h, func(o any) bool { return o != "x" }) != nil {
+	if v, ok := handles.remove(h, func(o any) bool { return o != "x" }); ok || v != nil {
 		t.Fatal("removed despite match refusing")
 	}
-	if handles.remove(h, func(any) bool { return true }) != "x" || handles.get(h) != nil {
+	if v, _ := handles.remove(h, func(any) bool { return true }); v != "x" || get(h) != nil {
 		t.Fatal("remove")
 	}
 }

@@ -217,11 +217,7 @@ type syncPublish struct {
 	res   *gnsq.Result // set on completion
 }
 
-var syncPublishes struct {
-	mu   sync.Mutex
-	last uint64
-	m    map[uint64]*syncPublish
-}
+var syncPublishes = newSyncSlots[*syncPublish](0, 1<<31-1)
 
 //export libgnsq_publish_begin
 func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, multi C.int, deferMs C.int64_t, timeoutMs C.int) (rc C.int) {
@@ -253,14 +249,7 @@ func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_produ
 	}
 	ctx, cancel := timeoutContext(timeoutMs)
 	defer cancel()
-	syncPublishes.mu.Lock()
-	if syncPublishes.m == nil {
-		syncPublishes.m = map[uint64]*syncPublish{}
-	}
-	syncPublishes.last++
-	id := syncPublishes.last
-	syncPublishes.m[id] = &syncPublish{state: state}
-	syncPublishes.mu.Unlock()
+	id := syncPublishes.add(&syncPublish{state: state})
 	registered := false
 	defer func() {
 		if !registered { // failed (or panicked): the caller will not wait
@@ -275,21 +264,16 @@ func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_produ
 }
 
 // completeSync records a synchronous publish's result and wakes its
-// thread, unless that thread gave up waiting.
+// thread, unless that thread gave up waiting (takeSync: it waits for this).
 func completeSync(id uint64, r *gnsq.Result) {
-	syncPublishes.mu.Lock()
-	defer syncPublishes.mu.Unlock()
-	if sp := syncPublishes.m[id]; sp != nil {
+	syncPublishes.with(id, func(sp *syncPublish) {
 		sp.res = r
 		C.libgnsq_wake(sp.state)
-	}
+	})
 }
 
 func takeSync(id uint64) *syncPublish {
-	syncPublishes.mu.Lock()
-	defer syncPublishes.mu.Unlock()
-	sp := syncPublishes.m[id]
-	delete(syncPublishes.m, id)
+	sp, _ := syncPublishes.remove(id, nil)
 	return sp
 }
 

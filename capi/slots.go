@@ -1,5 +1,7 @@
 package main
 
+import "sync"
+
 // slotTable keeps values in reusable slots and names each by an id
 //
 //	tag | generation << 32 | slot + 1
@@ -77,5 +79,42 @@ func (t *slotTable[T]) clear() {
 			*e = slotEntry[T]{gen: (e.gen + 1) & t.genMask}
 			t.free = append(t.free, uint32(i))
 		}
+	}
+}
+
+// syncSlots is a slotTable safe for concurrent use.
+type syncSlots[T any] struct {
+	mu sync.RWMutex
+	t  slotTable[T]
+}
+
+func newSyncSlots[T any](tag uint64, genMask uint32) *syncSlots[T] {
+	return &syncSlots[T]{t: slotTable[T]{tag: tag, genMask: genMask}}
+}
+
+func (s *syncSlots[T]) add(v T) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.add(v)
+}
+
+func (s *syncSlots[T]) get(id uint64) (T, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.t.get(id)
+}
+
+func (s *syncSlots[T]) remove(id uint64, match func(T) bool) (T, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.remove(id, match)
+}
+
+// with runs f on id's value under the lock, so a remove waits for it.
+func (s *syncSlots[T]) with(id uint64, f func(T)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if v, ok := s.t.get(id); ok {
+		f(v)
 	}
 }

@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"sync"
 	"unsafe"
 )
 
@@ -33,40 +32,17 @@ type waitTicket struct {
 	d *dispatcher
 }
 
-type ticketTable struct {
-	mu   sync.Mutex
-	last uint64
-	m    map[uint64]waitTicket
-}
+// tickets holds the waits and runs in progress; an id is never 0.
+var tickets = newSyncSlots[waitTicket](0, 1<<31-1)
 
-var tickets ticketTable
-
-func newTicket(t waitTicket) C.uint64_t {
-	tickets.mu.Lock()
-	defer tickets.mu.Unlock()
-	if tickets.m == nil {
-		tickets.m = map[uint64]waitTicket{}
-	}
-	tickets.last++
-	tickets.m[tickets.last] = t
-	return C.uint64_t(tickets.last)
-}
-
-func (tickets *ticketTable) get(id C.uint64_t) waitTicket {
-	tickets.mu.Lock()
-	defer tickets.mu.Unlock()
-	return tickets.m[uint64(id)]
-}
+func newTicket(t waitTicket) C.uint64_t { return C.uint64_t(tickets.add(t)) }
 
 // takeTicket removes *id's ticket (if any) and zeroes *id.
 func takeTicket(id *C.uint64_t) (waitTicket, bool) {
 	if *id == 0 {
 		return waitTicket{}, false
 	}
-	tickets.mu.Lock()
-	defer tickets.mu.Unlock()
-	t, ok := tickets.m[uint64(*id)]
-	delete(tickets.m, uint64(*id))
+	t, ok := tickets.remove(uint64(*id), nil)
 	*id = 0
 	return t, ok
 }
@@ -142,7 +118,8 @@ func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.u
 		t.q.endWait()
 		d.leave()
 	} else if run != nil && *run != 0 {
-		if d = tickets.get(*run).d; d != nil {
+		if t, _ := tickets.get(uint64(*run)); t.d != nil {
+			d = t.d
 			d.mu.Lock()
 		}
 	}
