@@ -83,6 +83,7 @@ const DefaultMaxRdyCount = 2500
 type NsqdTCPClient struct {
 	Hooks ConnHooks
 
+	id   uint32
 	addr string
 	cfg  *Config
 
@@ -122,9 +123,53 @@ func NewNsqdTCPClient(addr string, cfg *Config) (*NsqdTCPClient, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &InvalidArgumentError{Reason: fmt.Sprintf("nsqd address %q: %v", addr, err)}
 	}
-	c := &NsqdTCPClient{addr: addr, cfg: cfg.clone(), flushKick: make(chan struct{}, 1), closed: make(chan struct{})}
+	c := &NsqdTCPClient{id: nextConnID(), addr: addr, cfg: cfg.clone(), flushKick: make(chan struct{}, 1), closed: make(chan struct{})}
 	c.maxRdyCount.Store(DefaultMaxRdyCount)
 	return c, nil
+}
+
+// lastConnID is the id of the newest NsqdTCPClient.
+var lastConnID atomic.Uint32
+
+// nextConnID returns the next connection id, skipping 0 if the counter
+// ever wraps.
+func nextConnID() uint32 {
+	for {
+		if id := lastConnID.Add(1); id != 0 {
+			return id
+		}
+	}
+}
+
+// ID identifies the client within the process: ids come from one counter
+// starting at 1, so they are never 0 (0 means "no connection" wherever an
+// id is reported) and are not reused before 2^32-1 clients were made. A
+// uint32 so it survives any binding's integer type, even a JS number.
+func (c *NsqdTCPClient) ID() uint32 { return c.id }
+
+// ConnState is a snapshot of one connection's state.
+type ConnState struct {
+	ID            uint32
+	Address       string // "host:port"
+	Connected     bool
+	ReadyCount    int // the last RDY sent (gnsq 1.0's ready_count)
+	InFlight      int // messages received and not yet finished or requeued
+	MaxReadyCount int // nsqd's max_rdy_count
+	// LastReady is gnsq 0.x's last_ready, the last RDY sent. gnsq 1.0 and
+	// this client keep ReadyCount at that value too (nsqd 1.x does not
+	// count RDY down per message), so the two are always equal.
+	LastReady int
+	Starved   bool // see IsStarved
+}
+
+// State returns a snapshot of the connection's state.
+func (c *NsqdTCPClient) State() ConnState {
+	ready, inFlight := c.readyCount.Load(), c.inFlight.Load()
+	return ConnState{
+		ID: c.id, Address: c.addr, Connected: c.IsConnected(),
+		ReadyCount: int(ready), InFlight: int(inFlight), MaxReadyCount: c.MaxReadyCount(),
+		LastReady: int(ready), Starved: starved(ready, inFlight),
+	}
 }
 
 // String returns "host:port".
@@ -150,12 +195,10 @@ func (c *NsqdTCPClient) InFlight() int { return int(c.inFlight.Load()) }
 
 // IsStarved reports whether in-flight messages reached 85% of RDY (gnsq's
 // rule): a batching handler should process what it holds now.
-func (c *NsqdTCPClient) IsStarved() bool {
-	threshold := float64(c.readyCount.Load()) * 0.85
-	if threshold < 1 {
-		threshold = 1
-	}
-	return float64(c.inFlight.Load()) >= threshold
+func (c *NsqdTCPClient) IsStarved() bool { return starved(c.readyCount.Load(), c.inFlight.Load()) }
+
+func starved(ready, inFlight int64) bool {
+	return float64(inFlight) >= max(float64(ready)*0.85, 1)
 }
 
 // Connect dials nsqd within dial_timeout and sends the protocol magic.

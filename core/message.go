@@ -27,6 +27,15 @@ type Message struct {
 	async     atomic.Bool
 }
 
+// ConnID is the ID of the connection the message came from (0 for a
+// message not read from nsqd).
+func (m *Message) ConnID() uint32 {
+	if m.conn == nil {
+		return 0
+	}
+	return m.conn.ID()
+}
+
 // Finish tells nsqd the message was processed (or is to be dropped).
 func (m *Message) Finish() error {
 	if err := m.respond(); err != nil {
