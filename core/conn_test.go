@@ -251,7 +251,7 @@ func TestConnAuth(t *testing.T) {
 		p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, cfg)
 		require.NoError(t, err)
 		var hookErrs []string
-		p.Hooks.OnError = func(err error) { hookErrs = append(hookErrs, err.Error()) }
+		p.Hooks.OnError = func(_ uint32, err error) { hookErrs = append(hookErrs, err.Error()) }
 		require.NoError(t, p.Start())
 		defer p.Close()
 		require.NotEmpty(t, hookErrs)

@@ -36,17 +36,23 @@ func (e *RequeueMessage) Error() string { return "gnsq: requeue message" }
 
 // ConsumerHooks are gnsq's Consumer signals plus connection up/down. They
 // run on the consumer's goroutines and must not block for long.
+//
+// Every hook tells which connection the event came from: connID is the
+// connection's NsqdTCPClient.ID (0 for an error of no connection, such as
+// a failed lookupd query); the others reach it through Message.ConnID or
+// conn.ID. A failed connection attempt reports its error with the id of
+// the client that tried, which never appears in OnConnect.
 type ConsumerHooks struct {
-	OnResponse   func(data []byte)
-	OnError      func(err error)
-	OnFinish     func(id MessageID)
-	OnRequeue    func(id MessageID, delay time.Duration)
+	OnResponse   func(connID uint32, data []byte)
+	OnError      func(connID uint32, err error)
+	OnFinish     func(connID uint32, id MessageID)
+	OnRequeue    func(connID uint32, id MessageID, delay time.Duration)
 	OnGivingUp   func(m *Message)
 	OnAuth       func(conn *NsqdTCPClient, resp *AuthResponse)
 	OnException  func(m *Message, err error)
 	OnClose      func()
-	OnConnect    func(addr string)
-	OnDisconnect func(addr string, err error)
+	OnConnect    func(connID uint32, addr string)
+	OnDisconnect func(connID uint32, addr string, err error)
 }
 
 // Connection states of gnsq's per-connection RDY and backoff logic.
@@ -302,9 +308,9 @@ func (c *Consumer) ChangeMaxInFlight(n int) error {
 	return nil
 }
 
-func (c *Consumer) reportError(err error) {
+func (c *Consumer) reportError(connID uint32, err error) {
 	if h := c.Hooks.OnError; h != nil && err != nil {
-		h(err)
+		h(connID, err)
 	}
 }
 
@@ -326,9 +332,6 @@ func (c *Consumer) maintainDirect(addr string, firstAttemptDone func()) {
 			case <-c.stop:
 				return
 			}
-		} else {
-			c.log.Warn("nsqd connection failed", "addr", addr, "error", err)
-			c.reportError(err)
 		}
 		t := time.NewTimer(retry.Failure().Interval())
 		select {
@@ -355,40 +358,41 @@ func reconnectBackoff(cfg *Config) *BackoffTimer {
 }
 
 // connect opens, identifies and subscribes one connection, registers it
-// and starts its goroutines.
+// and starts its goroutines. A failure is logged and reported through
+// OnError unless the consumer is closing.
 func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	client, err := NewNsqdTCPClient(addr, c.cfg)
 	if err != nil {
-		return nil, err
+		return nil, c.connectFailed(0, addr, err)
 	}
 	cc := &consumerConn{client: client, addr: addr, done: make(chan struct{})}
 	cc.queue.ready = make(chan struct{}, 1)
 	cc.backoff = BackoffTimer{Ratio: time.Second, Max: c.cfg.MaxBackoffDuration}
 	cc.lastMessage.Store(time.Now().UnixNano())
 	client.Hooks = ConnHooks{
-		OnResponse: func(_ *NsqdTCPClient, data []byte) {
+		OnResponse: func(cl *NsqdTCPClient, data []byte) {
 			if h := c.Hooks.OnResponse; h != nil {
-				h(data)
+				h(cl.id, data)
 			}
 		},
-		OnError: func(_ *NsqdTCPClient, err error) { c.reportError(err) },
-		OnFinish: func(_ *NsqdTCPClient, id MessageID) {
+		OnError: func(cl *NsqdTCPClient, err error) { c.reportError(cl.id, err) },
+		OnFinish: func(cl *NsqdTCPClient, id MessageID) {
 			c.messageAnswered(cc, false)
 			if h := c.Hooks.OnFinish; h != nil {
-				h(id)
+				h(cl.id, id)
 			}
 		},
-		OnRequeue: func(_ *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool) {
+		OnRequeue: func(cl *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool) {
 			c.messageAnswered(cc, backoff)
 			if h := c.Hooks.OnRequeue; h != nil {
-				h(id, delay)
+				h(cl.id, id, delay)
 			}
 		},
 		OnAuth: c.Hooks.OnAuth,
 	}
 	if err := c.setUp(client); err != nil {
 		client.CloseStream()
-		return nil, err
+		return nil, c.connectFailed(client.id, addr, err)
 	}
 	c.mu.Lock()
 	if c.state != consumerRunning {
@@ -407,11 +411,21 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	go c.handleLoop(cc)
 	c.redistributeLocked(false)
 	c.mu.Unlock()
-	c.log.Info("connected", "addr", addr)
+	c.log.Info("connected", "addr", addr, "conn_id", client.id)
 	if h := c.Hooks.OnConnect; h != nil {
-		h(addr)
+		h(client.id, addr)
 	}
 	return cc, nil
+}
+
+// connectFailed logs and reports a failed connection attempt, unless the
+// consumer is closing, and returns err.
+func (c *Consumer) connectFailed(connID uint32, addr string, err error) error {
+	if c.running() {
+		c.log.Warn("nsqd connection failed", "addr", addr, "conn_id", connID, "error", err)
+		c.reportError(connID, err)
+	}
+	return err
 }
 
 func (c *Consumer) setUp(client *NsqdTCPClient) error {
@@ -604,9 +618,9 @@ func (c *Consumer) removeConn(cc *consumerConn, err error) {
 	if !removed || closing {
 		return
 	}
-	c.log.Warn("nsqd connection lost", "addr", cc.addr, "error", err)
+	c.log.Warn("nsqd connection lost", "addr", cc.addr, "conn_id", cc.client.id, "error", err)
 	if h := c.Hooks.OnDisconnect; h != nil {
-		h(cc.addr, err)
+		h(cc.client.id, cc.addr, err)
 	}
 }
 
@@ -765,7 +779,7 @@ func (c *Consumer) queryLookupd() {
 			addrs, err := c.lookup(l)
 			if err != nil {
 				c.log.Warn("lookupd query failed", "lookupd", l.Address(), "error", err)
-				c.reportError(err)
+				c.reportError(0, err)
 			}
 			results[i] = addrs
 		}()
@@ -834,14 +848,10 @@ func (c *Consumer) connectDiscovered(addr string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		_, err := c.connect(addr)
+		c.connect(addr)
 		c.mu.Lock()
 		delete(c.connecting, addr)
 		c.mu.Unlock()
-		if err != nil && c.running() {
-			c.log.Warn("nsqd connection failed", "addr", addr, "error", err)
-			c.reportError(err)
-		}
 	}()
 }
 

@@ -188,7 +188,7 @@ func TestConsumerFatalAndNonFatalErrors(t *testing.T) {
 	var errs atomic.Int32
 	var handled atomic.Int32
 	startFakeConsumer(t, fake.Addr, func(m *gnsq.Message) error { handled.Add(1); return nil }, gnsq.ConsumerHooks{
-		OnError: func(error) { errs.Add(1) },
+		OnError: func(uint32, error) { errs.Add(1) },
 	}, "max_in_flight", "1", "max_backoff_duration", "1")
 	conn := fake.nextConn(t)
 	require.NoError(t, conn.WriteFrame(nsqtest.FrameError, []byte("E_FIN_FAILED FIN 0000000000000009 failed ID not in flight")))

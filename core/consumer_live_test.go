@@ -139,7 +139,7 @@ func TestConsumerLiveRoundTrip(t *testing.T) {
 	c := startConsumer(t, topic, "ch", []string{nsqd.TCPAddr}, nil, func(m *gnsq.Message) error {
 		got.add(m.Body)
 		return nil
-	}, gnsq.ConsumerHooks{OnFinish: func(gnsq.MessageID) { finishes.Add(1) }}, "max_in_flight", "200")
+	}, gnsq.ConsumerHooks{OnFinish: func(uint32, gnsq.MessageID) { finishes.Add(1) }}, "max_in_flight", "200")
 	assert.True(t, c.IsRunning())
 	nsqtest.WaitFor(t, 30*time.Second, "every message", func() bool { return got.distinct() == len(want) })
 	assert.Empty(t, got.missing(want))
@@ -203,12 +203,12 @@ func TestConsumerMessageTimeoutRedelivery(t *testing.T) {
 		}
 		return nil
 	}, gnsq.ConsumerHooks{
-		OnError: func(err error) {
+		OnError: func(_ uint32, err error) {
 			if strings.Contains(err.Error(), "E_FIN_FAILED") {
 				finFailed.Add(1)
 			}
 		},
-		OnDisconnect: func(string, error) { disconnects.Add(1) },
+		OnDisconnect: func(uint32, string, error) { disconnects.Add(1) },
 	}, "max_in_flight", "1", "msg_timeout", "1000")
 	nsqtest.WaitFor(t, 15*time.Second, "the late FIN's E_FIN_FAILED and the redelivery", func() bool {
 		mu.Lock()
@@ -330,7 +330,7 @@ func TestConsumerNsqdSigtermRestart(t *testing.T) {
 			time.Sleep(100 * time.Microsecond) // keep the first part slow enough to stop in the middle
 		}
 		return nil
-	}, gnsq.ConsumerHooks{OnDisconnect: func(string, error) { disconnects.Add(1) }},
+	}, gnsq.ConsumerHooks{OnDisconnect: func(uint32, string, error) { disconnects.Add(1) }},
 		"max_in_flight", "100", "max_backoff_duration", "1")
 	nsqtest.WaitFor(t, 30*time.Second, "a part consumed", func() bool { return got.distinct() >= 1000 })
 	nsqd.Stop()
@@ -355,7 +355,7 @@ func TestConsumerNsqdSigkillRestart(t *testing.T) {
 	startConsumer(t, topic, "ch", []string{nsqd.TCPAddr}, nil, func(m *gnsq.Message) error {
 		got.add(m.Body)
 		return nil
-	}, gnsq.ConsumerHooks{OnDisconnect: func(string, error) { disconnects.Add(1) }},
+	}, gnsq.ConsumerHooks{OnDisconnect: func(uint32, string, error) { disconnects.Add(1) }},
 		"max_in_flight", "50", "max_backoff_duration", "1")
 	nsqtest.WaitFor(t, 30*time.Second, "some consumed", func() bool { return got.distinct() >= 100 })
 	nsqd.Kill()
@@ -408,7 +408,7 @@ func TestConsumerLookupdDownThenUp(t *testing.T) {
 	startConsumer(t, topic, "ch", nil, []string{lookupdHTTP}, func(m *gnsq.Message) error {
 		got.add(m.Body)
 		return nil
-	}, gnsq.ConsumerHooks{OnError: func(error) { errs.Add(1) }},
+	}, gnsq.ConsumerHooks{OnError: func(uint32, error) { errs.Add(1) }},
 		"lookupd_poll_interval", "0.2", "lookupd_request_timeout", "1")
 	nsqtest.WaitFor(t, 10*time.Second, "poll errors reported", func() bool { return errs.Load() >= 2 })
 	lookupd := nsqtest.StartLookupdAt(t, lookupdHTTP)
@@ -450,7 +450,7 @@ func TestConsumerLookupdBlackholed(t *testing.T) {
 	startConsumer(t, topic, "ch", []string{nsqd.TCPAddr}, []string{ln.Addr().String()}, func(m *gnsq.Message) error {
 		got.add(m.Body)
 		return nil
-	}, gnsq.ConsumerHooks{OnError: func(err error) {
+	}, gnsq.ConsumerHooks{OnError: func(_ uint32, err error) {
 		if strings.Contains(err.Error(), "deadline exceeded") {
 			timeouts.Add(1)
 		}
@@ -491,7 +491,7 @@ func TestConsumerLookupdGarbage(t *testing.T) {
 	c := startConsumer(t, topic, "ch", []string{nsqd.TCPAddr}, []string{srv.URL}, func(m *gnsq.Message) error {
 		got.add(m.Body)
 		return nil
-	}, gnsq.ConsumerHooks{OnError: func(error) { errs.Add(1) }}, "lookupd_poll_interval", "0.05", "max_in_flight", "10")
+	}, gnsq.ConsumerHooks{OnError: func(uint32, error) { errs.Add(1) }}, "lookupd_poll_interval", "0.05", "max_in_flight", "10")
 	nsqtest.WaitFor(t, 10*time.Second, "every kind of garbage served twice", func() bool { return n.Load() >= 10 })
 	want := publishBodies(t, nsqd.TCPAddr, topic, "g", 100)
 	nsqtest.WaitFor(t, 20*time.Second, "messages despite the garbage", func() bool { return got.distinct() == len(want) })
@@ -543,7 +543,7 @@ func TestConsumerCloseKeepsAnswersGiven(t *testing.T) {
 		return nil
 	}, newConfig(t, "max_in_flight", "1000"))
 	require.NoError(t, err)
-	c.Hooks.OnFinish = func(gnsq.MessageID) {
+	c.Hooks.OnFinish = func(uint32, gnsq.MessageID) {
 		if finished.Add(1) == 500 {
 			c.Close()
 		}

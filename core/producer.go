@@ -13,14 +13,17 @@ import (
 )
 
 // ProducerHooks are gnsq's Producer signals plus connection up/down. They
-// run on the producer's goroutines and must not block for long.
+// run on the producer's goroutines and must not block for long. connID
+// is the NsqdTCPClient.ID of the connection the event came from, as in
+// ConsumerHooks (a failed connection attempt reports its error with the
+// id of the client that tried).
 type ProducerHooks struct {
-	OnResponse   func(data []byte)
-	OnError      func(err error)
+	OnResponse   func(connID uint32, data []byte)
+	OnError      func(connID uint32, err error)
 	OnAuth       func(conn *NsqdTCPClient, resp *AuthResponse)
 	OnClose      func()
-	OnConnect    func(addr string)
-	OnDisconnect func(addr string, err error)
+	OnConnect    func(connID uint32, addr string)
+	OnDisconnect func(connID uint32, addr string, err error)
 }
 
 // Result is the outcome of one publish. It completes exactly once, with
@@ -435,8 +438,9 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 		pc, err := p.connect(addr)
 		if err == nil {
 			retry.Reset()
+			id := pc.client.id
 			if h := p.Hooks.OnConnect; h != nil {
-				h(addr)
+				h(id, addr)
 			}
 			firstAttempt()
 			err = p.readLoop(pc)
@@ -448,14 +452,14 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 			pc.failAll(cause)
 			pc.client.CloseStream()
 			if h := p.Hooks.OnDisconnect; h != nil {
-				h(addr, err)
+				h(id, addr, err)
 			}
 			if p.closed() {
 				return
 			}
+			p.log.Warn("nsqd connection lost; reconnecting", "addr", addr, "conn_id", id, "error", err)
+			p.reportError(id, err)
 		}
-		p.log.Warn("nsqd connection lost or failed; reconnecting", "addr", addr, "error", err)
-		p.reportError(err)
 		firstAttempt()
 		t := time.NewTimer(retry.Failure().Interval())
 		select {
@@ -467,26 +471,27 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 	}
 }
 
-func (p *Producer) reportError(err error) {
+func (p *Producer) reportError(connID uint32, err error) {
 	if h := p.Hooks.OnError; h != nil && err != nil {
-		h(err)
+		h(connID, err)
 	}
 }
 
-// connect opens, identifies and registers one connection.
+// connect opens, identifies and registers one connection. A failure is
+// logged and reported through OnError unless the producer is closing.
 func (p *Producer) connect(addr string) (*producerConn, error) {
 	client, err := NewNsqdTCPClient(addr, p.cfg)
 	if err != nil {
-		return nil, err
+		return nil, p.connectFailed(0, addr, err)
 	}
 	if h := p.Hooks.OnAuth; h != nil {
 		client.Hooks.OnAuth = h
 	}
 	if err := client.Connect(); err != nil {
-		return nil, err
+		return nil, p.connectFailed(client.id, addr, err)
 	}
 	if _, err := client.Identify(); err != nil {
-		return nil, err
+		return nil, p.connectFailed(client.id, addr, err)
 	}
 	pc := &producerConn{client: client}
 	if !p.addConn(pc) {
@@ -494,6 +499,14 @@ func (p *Producer) connect(addr string) (*producerConn, error) {
 		return nil, fmt.Errorf("%w: producer closed", ErrClosed)
 	}
 	return pc, nil
+}
+
+func (p *Producer) connectFailed(connID uint32, addr string, err error) error {
+	if !p.closed() {
+		p.log.Warn("nsqd connection failed; reconnecting", "addr", addr, "conn_id", connID, "error", err)
+		p.reportError(connID, err)
+	}
+	return err
 }
 
 // readLoop matches nsqd's answers to outstanding publishes, in order, until
@@ -510,7 +523,7 @@ func (p *Producer) readLoop(pc *producerConn) error {
 				continue
 			}
 			if h := p.Hooks.OnResponse; h != nil {
-				h(resp.Data)
+				h(pc.client.id, resp.Data)
 			}
 			r := pc.pop()
 			if r == nil {
@@ -518,7 +531,7 @@ func (p *Producer) readLoop(pc *producerConn) error {
 			}
 			r.complete(resp.Data, nil)
 		case FrameTypeError:
-			p.reportError(resp.Err)
+			p.reportError(pc.client.id, resp.Err)
 			if r := pc.pop(); r != nil {
 				r.complete(nil, resp.Err)
 			}

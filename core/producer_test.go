@@ -65,7 +65,7 @@ func TestProducerPublishMethods(t *testing.T) {
 	var responses atomic.Int32
 	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t))
 	require.NoError(t, err)
-	p.Hooks.OnResponse = func([]byte) { responses.Add(1) }
+	p.Hooks.OnResponse = func(uint32, []byte) { responses.Add(1) }
 	assert.False(t, p.IsRunning())
 	require.NoError(t, p.Start())
 	defer p.Close()
@@ -207,7 +207,7 @@ func TestProducerOversizeAndEmptyBodies(t *testing.T) {
 	var errs atomic.Int32
 	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, cfg)
 	require.NoError(t, err)
-	p.Hooks.OnError = func(error) { errs.Add(1) }
+	p.Hooks.OnError = func(uint32, error) { errs.Add(1) }
 	require.NoError(t, p.Start())
 	defer p.Close()
 	topic := uniqueTopic("size")
