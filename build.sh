@@ -16,6 +16,8 @@ BUILD="$ROOT/build"
 BIN="$BUILD/bin"
 GO_PINNED=go1.26.8 # used only when the machine has no usable Go
 FUZZ_TIME=${FUZZ_TIME:-10s}
+LIB_VERSION=$(sed -n 's/^#define GNSQ_VERSION_STR "\(.*\)"/\1/p' "$ROOT/include/gnsq.h")
+LIB_MAJOR=${LIB_VERSION%%.*}
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -55,16 +57,27 @@ ensure_go() {
 	export PATH="$dir/bin:$PATH"
 }
 
+# build_library builds libgnsq.so.$LIB_VERSION into $1 with the links
+# libgnsq.so.0 (its SONAME) and libgnsq.so. Stripped unless DEBUG=1.
+build_library() {
+	local dir=$1 ldflags="-extldflags=-Wl,-soname,libgnsq.so.$LIB_MAJOR,--version-script=$ROOT/capi/libgnsq.map"
+	[ "${DEBUG:-0}" = 1 ] || ldflags="-s -w $ldflags"
+	(cd "$ROOT" && go build -buildmode=c-shared -ldflags="$ldflags" -o "$dir/libgnsq.so.$LIB_VERSION" ./capi)
+	# cgo's generated header declares the Go exports (gnsqgo_*): not an API
+	# (include/gnsq.h is), kept for the test comparing their prototypes.
+	mv "$dir/libgnsq.so.${LIB_VERSION%.*}.h" "$dir/cgo-exports.h"
+	ln -sf "libgnsq.so.$LIB_VERSION" "$dir/libgnsq.so.$LIB_MAJOR"
+	ln -sf "libgnsq.so.$LIB_MAJOR" "$dir/libgnsq.so"
+}
+
 build() {
 	ensure_go
 	log "building the Go core"
 	(cd "$ROOT" && go build ./...)
 	log "building libgnsq.so (build/lib) and the C tests (build/tests)"
 	mkdir -p "$BUILD/lib" "$BUILD/lib-cgocheck2" "$BUILD/tests"
-	(cd "$ROOT" && go build -buildmode=c-shared -o "$BUILD/lib/libgnsq.so" ./capi)
-	rm -f "$BUILD/lib/libgnsq.h" # cgo's generated header; include/gnsq.h is the API
-	(cd "$ROOT" && GOEXPERIMENT=cgocheck2 go build -buildmode=c-shared -o "$BUILD/lib-cgocheck2/libgnsq.so" ./capi)
-	rm -f "$BUILD/lib-cgocheck2/libgnsq.h"
+	build_library "$BUILD/lib"
+	GOEXPERIMENT=cgocheck2 build_library "$BUILD/lib-cgocheck2"
 	local cflags=(-std=c99 -g -O1 -Wall -Wextra -Werror -I"$ROOT/include")
 	local ldflags=(-L"$BUILD/lib" -lgnsq -lpthread -Wl,-rpath,'$ORIGIN/../lib')
 	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
@@ -86,7 +99,7 @@ includedir=$ROOT/include
 
 Name: gnsq
 Description: NSQ client library with the semantics of Python's gnsq
-Version: $(sed -n 's/^#define GNSQ_VERSION_STR "\(.*\)"/\1/p' "$ROOT/include/gnsq.h")
+Version: $LIB_VERSION
 Libs: -L\${libdir} -lgnsq -Wl,-rpath,\${libdir}
 Cflags: -I\${includedir}
 PC

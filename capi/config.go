@@ -18,8 +18,8 @@ func setHandle(out unsafe.Pointer, h uint64) {
 	*(*uintptr)(out) = uintptr(h)
 }
 
-//export gnsq_config_new
-func gnsq_config_new(out **C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_config_new
+func gnsqgo_config_new(out **C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if out == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
@@ -40,8 +40,8 @@ func configOf(cfg *C.gnsq_config_t) (*gnsq.Config, C.int) {
 	return c, C.GNSQ_OK
 }
 
-//export gnsq_config_set
-func gnsq_config_set(cfg *C.gnsq_config_t, key, value *C.char) (rc C.int) {
+//export gnsqgo_config_set
+func gnsqgo_config_set(cfg *C.gnsq_config_t, key, value *C.char) (rc C.int) {
 	defer recoverInto(&rc)
 	c, ok := lookup[*gnsq.Config](unsafe.Pointer(cfg))
 	if !ok {
@@ -56,8 +56,8 @@ func gnsq_config_set(cfg *C.gnsq_config_t, key, value *C.char) (rc C.int) {
 	return C.GNSQ_OK
 }
 
-//export gnsq_config_get
-func gnsq_config_get(buf *C.char, n C.size_t, cfg *C.gnsq_config_t, key *C.char) (rc C.int) {
+//export gnsqgo_config_get
+func gnsqgo_config_get(buf *C.char, n C.size_t, cfg *C.gnsq_config_t, key *C.char) (rc C.int) {
 	defer recoverInto(&rc)
 	c, ok := lookup[*gnsq.Config](unsafe.Pointer(cfg))
 	if !ok {
@@ -84,8 +84,8 @@ func copyString(buf *C.char, n C.size_t, s string) C.int {
 	return C.int(len(s))
 }
 
-//export gnsq_config_free
-func gnsq_config_free(cfg *C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_config_free
+func gnsqgo_config_free(cfg *C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if cfg == nil {
 		return C.GNSQ_OK

@@ -23,20 +23,11 @@ type consumerObj struct {
 	msgs slotTable[*gnsq.Message]
 }
 
-func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	if o.closed.Load() {
-		return nil, failCode(C.GNSQ_E_CLOSED, "consumer closed")
-	}
-	return o, C.GNSQ_OK
-}
+func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) { return openHandle[*consumerObj](unsafe.Pointer(c)) }
 
 // messageEvent is a MESSAGE or GIVING_UP event for m.
 func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
-	return event{typ: typ, token: token, timestamp: m.Timestamp, attempts: m.Attempts, id: m.ID, data: m.Body}
+	return event{typ: typ, conn: m.ConnID(), token: token, timestamp: m.Timestamp, attempts: m.Attempts, id: m.ID, data: m.Body}
 }
 
 // handle is the core Handler: it hands the message to the host as an event
@@ -49,8 +40,8 @@ func (o *consumerObj) handle(m *gnsq.Message) error {
 	return nil
 }
 
-//export gnsq_consumer_new
-func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C.char, nNsqd C.size_t, lookupd **C.char, nLookupd C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_consumer_new
+func gnsqgo_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C.char, nNsqd C.size_t, lookupd **C.char, nLookupd C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if out == nil || topic == nil || channel == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out, topic and channel must not be NULL")
@@ -78,19 +69,21 @@ func gnsq_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd **C
 	c.Hooks = gnsq.ConsumerHooks{
 		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
 		OnConnect: o.connected, OnDisconnect: o.disconnected,
-		OnFinish:   func(id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, id, 0) },
-		OnRequeue:  func(id gnsq.MessageID, delay time.Duration) { o.q.pushID(C.GNSQ_EV_REQUEUED, id, delay.Milliseconds()) },
+		OnFinish: func(conn uint32, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, conn, id, 0) },
+		OnRequeue: func(conn uint32, id gnsq.MessageID, delay time.Duration) {
+			o.q.pushID(C.GNSQ_EV_REQUEUED, conn, id, delay.Milliseconds())
+		},
 		OnGivingUp: func(m *gnsq.Message) { o.q.push(messageEvent(C.GNSQ_EV_GIVING_UP, 0, m)) },
 		OnException: func(m *gnsq.Message, err error) {
-			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, id: m.ID, data: []byte(err.Error())})
+			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, conn: m.ConnID(), id: m.ID, data: []byte(err.Error())})
 		},
 	}
 	setHandle(unsafe.Pointer(out), handles.add(o))
 	return C.GNSQ_OK
 }
 
-//export gnsq_consumer_start
-func gnsq_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
+//export gnsqgo_consumer_start
+func gnsqgo_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := consumerOf(c)
 	if rc != C.GNSQ_OK {
@@ -102,14 +95,10 @@ func gnsq_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
 	return C.GNSQ_OK
 }
 
-//export gnsq_consumer_read_body
-func gnsq_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
+//export gnsqgo_consumer_read_body
+func gnsqgo_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.q.takeHeld(uint64(token), dst, int(n))
+	return readBody[*consumerObj](unsafe.Pointer(c), token, dst, n)
 }
 
 // checkResponse rejects an answer with an unknown action or a negative delay.
@@ -180,8 +169,8 @@ func (o *consumerObj) takeMessages(rs []C.gnsq_response_t, ms []*gnsq.Message, e
 
 var errUnknownToken = errors.New("gnsq: no message with this token (already answered or never handed out)")
 
-//export gnsq_consumer_respond
-func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
+//export gnsqgo_consumer_respond
+func gnsqgo_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := consumerOf(c)
 	if rc != C.GNSQ_OK {
@@ -217,29 +206,20 @@ func gnsq_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_
 	return fail(first)
 }
 
-//export gnsq_consumer_set_callback
-func gnsq_consumer_set_callback(c *C.gnsq_consumer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
+//export gnsqgo_consumer_set_callback
+func gnsqgo_consumer_set_callback(c *C.gnsq_consumer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	return o.d.set(eventType, fn, closure)
+	return setCallback[*consumerObj](unsafe.Pointer(c), eventType, fn, closure)
 }
 
-//export gnsq_consumer_set_event_mask
-func gnsq_consumer_set_event_mask(c *C.gnsq_consumer_t, mask C.uint32_t) (rc C.int) {
+//export gnsqgo_consumer_set_event_mask
+func gnsqgo_consumer_set_event_mask(c *C.gnsq_consumer_t, mask C.uint32_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	o.q.mask.Store(uint32(mask))
-	return C.GNSQ_OK
+	return setEventMask[*consumerObj](unsafe.Pointer(c), mask)
 }
 
-//export gnsq_consumer_set_max_in_flight
-func gnsq_consumer_set_max_in_flight(c *C.gnsq_consumer_t, n C.int) (rc C.int) {
+//export gnsqgo_consumer_set_max_in_flight
+func gnsqgo_consumer_set_max_in_flight(c *C.gnsq_consumer_t, n C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := consumerOf(c)
 	if rc != C.GNSQ_OK {
@@ -248,8 +228,8 @@ func gnsq_consumer_set_max_in_flight(c *C.gnsq_consumer_t, n C.int) (rc C.int) {
 	return result(o.c.ChangeMaxInFlight(int(n)))
 }
 
-//export gnsq_consumer_is_starved
-func gnsq_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
+//export gnsqgo_consumer_is_starved
+func gnsqgo_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := consumerOf(c)
 	if rc != C.GNSQ_OK {
@@ -265,18 +245,10 @@ func gnsq_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 	return C.GNSQ_OK
 }
 
-//export gnsq_consumer_notify_fd
-func gnsq_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
+//export gnsqgo_consumer_notify_fd
+func gnsqgo_consumer_notify_fd(fd *C.int, c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	if fd == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
-	}
-	*fd = C.int(o.q.rfd)
-	return C.GNSQ_OK
+	return notifyFD[*consumerObj](fd, unsafe.Pointer(c))
 }
 
 // shutdown closes the core consumer, forgets unanswered messages (nsqd
@@ -289,39 +261,22 @@ func (o *consumerObj) shutdown(timeout time.Duration) bool {
 	return o.c.Join(timeout)
 }
 
-//export gnsq_consumer_close
-func gnsq_consumer_close(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+func (*consumerObj) kindName() string { return "consumer" }
+
+//export gnsqgo_consumer_close
+func gnsqgo_consumer_close(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandle[*consumerObj](unsafe.Pointer(c), timeoutMs)
 }
 
-//export gnsq_consumer_close_async
-func gnsq_consumer_close_async(token *C.uint64_t, c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_consumer_close_async
+func gnsqgo_consumer_close_async(token *C.uint64_t, c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandleAsync[*consumerObj](token, unsafe.Pointer(c), timeoutMs)
 }
 
-//export gnsq_consumer_free
-func gnsq_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
+//export gnsqgo_consumer_free
+func gnsqgo_consumer_free(c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	if c == nil {
-		return C.GNSQ_OK
-	}
-	if inCallback() {
-		return refuseInCallback("free")
-	}
-	o, ok := release[*consumerObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid consumer handle")
-	}
-	o.release(func() bool { return o.shutdown(5 * time.Second) })
-	return C.GNSQ_OK
+	return freeHandle[*consumerObj](unsafe.Pointer(c))
 }

@@ -17,6 +17,7 @@ import (
 // event is one queued gnsq_event_t with its data.
 type event struct {
 	typ, code int32
+	conn      uint32 // the nsqd connection's id, 0 if none
 	token     uint64
 	timestamp int64
 	value     int64
@@ -77,9 +78,9 @@ func (q *eventQueue) push(ev event) {
 
 // pushID is push for an event about a message id (FINISHED, REQUEUED:
 // one per message), built only when its type is wanted.
-func (q *eventQueue) pushID(typ int32, id gnsq.MessageID, value int64) {
+func (q *eventQueue) pushID(typ int32, conn uint32, id gnsq.MessageID, value int64) {
 	if q.wants(typ) {
-		q.push(event{typ: typ, id: id, value: value})
+		q.push(event{typ: typ, conn: conn, id: id, value: value})
 	}
 }
 
@@ -147,6 +148,7 @@ func (q *eventQueue) take(evs *C.gnsq_event_t, max int, buf *C.uint8_t, bufLen i
 		o.value = C.int64_t(ev.value)
 		o.data_len = C.uint32_t(len(ev.data))
 		o.attempts = C.uint16_t(ev.attempts)
+		o.conn = C.uint32_t(ev.conn)
 		o.flags = C.uint16_t(flags)
 		*(*[16]byte)(unsafe.Pointer(&o.id)) = ev.id
 		if flags != C.GNSQ_EVF_HELD {
@@ -265,6 +267,6 @@ func holdable(typ int32) bool {
 }
 
 // errorEvent is a GNSQ_EV_ERROR for err.
-func errorEvent(err error) event {
-	return event{typ: C.GNSQ_EV_ERROR, code: int32(codeOf(err)), data: []byte(err.Error())}
+func errorEvent(conn uint32, err error) event {
+	return event{typ: C.GNSQ_EV_ERROR, code: int32(codeOf(err)), conn: conn, data: []byte(err.Error())}
 }

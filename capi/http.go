@@ -138,19 +138,10 @@ func (o *httpObj) requestContext(timeoutMs C.int) (context.Context, context.Canc
 	return context.WithTimeout(o.ctx, time.Duration(timeoutMs)*time.Millisecond)
 }
 
-func httpOf(h *C.gnsq_http_t) (*httpObj, C.int) {
-	o, ok := lookup[*httpObj](unsafe.Pointer(h))
-	if !ok {
-		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	if o.closed.Load() {
-		return nil, failCode(C.GNSQ_E_CLOSED, "http client closed")
-	}
-	return o, C.GNSQ_OK
-}
+func httpOf(h *C.gnsq_http_t) (*httpObj, C.int) { return openHandle[*httpObj](unsafe.Pointer(h)) }
 
-//export gnsq_http_new
-func gnsq_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_http_new
+func gnsqgo_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if out == nil || url == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out and url must not be NULL")
@@ -184,8 +175,8 @@ func gnsq_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_con
 	return C.GNSQ_OK
 }
 
-//export gnsq_http_request
-func gnsq_http_request(out *C.uint8_t, outLen C.size_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_http_request
+func gnsqgo_http_request(out *C.uint8_t, outLen C.size_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := httpOf(h)
 	if rc != C.GNSQ_OK {
@@ -213,8 +204,8 @@ func gnsq_http_request(out *C.uint8_t, outLen C.size_t, h *C.gnsq_http_t, r *C.g
 	return C.int(len(answer))
 }
 
-//export gnsq_http_request_async
-func gnsq_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_http_request_async
+func gnsqgo_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := httpOf(h)
 	if rc != C.GNSQ_OK {
@@ -253,28 +244,16 @@ func gnsq_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http
 	return C.GNSQ_OK
 }
 
-//export gnsq_http_read_body
-func gnsq_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
+//export gnsqgo_http_read_body
+func gnsqgo_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*httpObj](unsafe.Pointer(h)) // also once closed, until free
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	return o.q.takeHeld(uint64(token), dst, int(n))
+	return readBody[*httpObj](unsafe.Pointer(h), token, dst, n)
 }
 
-//export gnsq_http_notify_fd
-func gnsq_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
+//export gnsqgo_http_notify_fd
+func gnsqgo_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*httpObj](unsafe.Pointer(h)) // also once closed, until free
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	if fd == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
-	}
-	*fd = C.int(o.q.rfd)
-	return C.GNSQ_OK
+	return notifyFD[*httpObj](fd, unsafe.Pointer(h))
 }
 
 // shutdown cancels pending requests and waits for their events.
@@ -283,39 +262,22 @@ func (o *httpObj) shutdown(timeout time.Duration) bool {
 	return gnsq.WaitGroupWithin(&o.pending, timeout)
 }
 
-//export gnsq_http_close
-func gnsq_http_close(h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
+func (*httpObj) kindName() string { return "http client" }
+
+//export gnsqgo_http_close
+func gnsqgo_http_close(h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*httpObj](unsafe.Pointer(h))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandle[*httpObj](unsafe.Pointer(h), timeoutMs)
 }
 
-//export gnsq_http_close_async
-func gnsq_http_close_async(token *C.uint64_t, h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_http_close_async
+func gnsqgo_http_close_async(token *C.uint64_t, h *C.gnsq_http_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*httpObj](unsafe.Pointer(h))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandleAsync[*httpObj](token, unsafe.Pointer(h), timeoutMs)
 }
 
-//export gnsq_http_free
-func gnsq_http_free(h *C.gnsq_http_t) (rc C.int) {
+//export gnsqgo_http_free
+func gnsqgo_http_free(h *C.gnsq_http_t) (rc C.int) {
 	defer recoverInto(&rc)
-	if h == nil {
-		return C.GNSQ_OK
-	}
-	if inCallback() {
-		return refuseInCallback("free")
-	}
-	o, ok := release[*httpObj](unsafe.Pointer(h))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid http handle")
-	}
-	o.release(func() bool { return o.shutdown(5 * time.Second) })
-	return C.GNSQ_OK
+	return freeHandle[*httpObj](unsafe.Pointer(h))
 }

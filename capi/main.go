@@ -10,16 +10,4 @@ package main
 */
 import "C"
 
-import (
-	gnsq "github.com/libgnsq/libgnsq/core"
-)
-
 func main() {}
-
-//export gnsq_version
-func gnsq_version() C.int { return C.GNSQ_VERSION }
-
-var versionStr = C.CString(gnsq.Version) // static for the process
-
-//export gnsq_version_str
-func gnsq_version_str() *C.char { return versionStr }

@@ -8,109 +8,11 @@ import "C"
 
 import (
 	"context"
-	"encoding/json"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
 )
-
-// object is what every event-producing handle has: its queue and close state.
-type object struct {
-	q          *eventQueue
-	d          dispatcher
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeToken uint64        // the token of GNSQ_EV_CLOSED
-	closeDone  chan struct{} // closed once the close finished
-	closeRC    C.int         // GNSQ_E_TIMEOUT if shutdown did not finish in time
-}
-
-func (o *object) base() *object { return o }
-
-// startClose begins the close once: the object counts as closed at once,
-// and a goroutine runs shutdown, queues GNSQ_EV_CLOSED with the close's
-// token, seals the queue and waits for a running dispatch, so no callback
-// runs once the close is done.
-func (o *object) startClose(shutdown func() bool) {
-	o.closeOnce.Do(func() {
-		o.closed.Store(true)
-		o.closeToken = o.q.nextToken()
-		o.closeDone = make(chan struct{})
-		go func() {
-			defer close(o.closeDone)
-			ev := event{typ: C.GNSQ_EV_CLOSED, token: o.closeToken}
-			if !shutdown() {
-				o.closeRC = C.GNSQ_E_TIMEOUT
-				ev.code = C.GNSQ_E_TIMEOUT
-			}
-			o.q.seal(ev)
-			o.d.waitIdle()
-		}()
-	})
-}
-
-// close closes the object and waits until the close is done (every
-// concurrent caller does). Refused inside a callback, which the close
-// would wait for.
-func (o *object) close(shutdown func() bool) C.int {
-	if inCallback() {
-		return refuseInCallback("close")
-	}
-	o.startClose(shutdown)
-	<-o.closeDone
-	if o.closeRC != C.GNSQ_OK {
-		return failCode(o.closeRC, "closed, but the library's goroutines did not stop in time")
-	}
-	return C.GNSQ_OK
-}
-
-// closeAsync starts the close and returns its token at once.
-func (o *object) closeAsync(token *C.uint64_t, shutdown func() bool) C.int {
-	if token == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "token is NULL")
-	}
-	o.startClose(shutdown)
-	*token = C.uint64_t(o.closeToken)
-	return C.GNSQ_OK
-}
-
-// release closes the object if needed and frees its pipe and buffers (at
-// *_free, once the handle was removed from the table).
-func (o *object) release(shutdown func() bool) {
-	o.close(shutdown)
-	o.q.free()
-	o.d.free()
-}
-
-// The hooks below turn connection-level signals into events.
-func (o *object) connected(addr string) {
-	o.q.push(event{typ: C.GNSQ_EV_CONNECTED, data: []byte(addr)})
-}
-
-// disconnected reports a lost connection; connections a close ends are
-// not reported.
-func (o *object) disconnected(addr string, err error) {
-	if o.closed.Load() {
-		return
-	}
-	ev := event{typ: C.GNSQ_EV_DISCONNECTED, data: []byte(addr)}
-	if err != nil {
-		ev.code = int32(codeOf(err))
-	}
-	o.q.push(ev)
-}
-
-func (o *object) errored(err error) { o.q.push(errorEvent(err)) }
-
-func (o *object) responded(data []byte) { o.q.push(event{typ: C.GNSQ_EV_RESPONSE, data: data}) }
-
-func (o *object) authed(_ *gnsq.NsqdTCPClient, resp *gnsq.AuthResponse) {
-	js, _ := json.Marshal(resp)
-	o.q.push(event{typ: C.GNSQ_EV_AUTH, data: js})
-}
 
 type producerObj struct {
 	object
@@ -125,19 +27,10 @@ func timeoutContext(ms C.int) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
 }
 
-func producerOf(p *C.gnsq_producer_t) (*producerObj, C.int) {
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	if o.closed.Load() {
-		return nil, failCode(C.GNSQ_E_CLOSED, "producer closed")
-	}
-	return o, C.GNSQ_OK
-}
+func producerOf(p *C.gnsq_producer_t) (*producerObj, C.int) { return openHandle[*producerObj](unsafe.Pointer(p)) }
 
-//export gnsq_producer_new
-func gnsq_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_producer_new
+func gnsqgo_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if out == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
@@ -170,8 +63,8 @@ func gnsq_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg 
 	return C.GNSQ_OK
 }
 
-//export gnsq_producer_start
-func gnsq_producer_start(p *C.gnsq_producer_t) (rc C.int) {
+//export gnsqgo_producer_start
+func gnsqgo_producer_start(p *C.gnsq_producer_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := producerOf(p)
 	if rc != C.GNSQ_OK {
@@ -307,8 +200,8 @@ func (o *producerObj) published(token uint64) func(*gnsq.Result) {
 	}
 }
 
-//export gnsq_producer_publish_async
-func gnsq_producer_publish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t, waitMs C.int) (rc C.int) {
+//export gnsqgo_producer_publish_async
+func gnsqgo_producer_publish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t, waitMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := producerOf(p)
 	if rc != C.GNSQ_OK {
@@ -328,8 +221,8 @@ func gnsq_producer_publish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic 
 	return C.GNSQ_OK
 }
 
-//export gnsq_producer_multipublish_async
-func gnsq_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, waitMs C.int) (rc C.int) {
+//export gnsqgo_producer_multipublish_async
+func gnsqgo_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, waitMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := producerOf(p)
 	if rc != C.GNSQ_OK {
@@ -349,93 +242,46 @@ func gnsq_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t, t
 	return C.GNSQ_OK
 }
 
-//export gnsq_producer_set_callback
-func gnsq_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
+//export gnsqgo_producer_set_callback
+func gnsqgo_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gnsq_callback_t, closure C.uintptr_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := producerOf(p)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	return o.d.set(eventType, fn, closure)
+	return setCallback[*producerObj](unsafe.Pointer(p), eventType, fn, closure)
 }
 
-//export gnsq_producer_set_event_mask
-func gnsq_producer_set_event_mask(p *C.gnsq_producer_t, mask C.uint32_t) (rc C.int) {
+//export gnsqgo_producer_set_event_mask
+func gnsqgo_producer_set_event_mask(p *C.gnsq_producer_t, mask C.uint32_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := producerOf(p)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	o.q.mask.Store(uint32(mask))
-	return C.GNSQ_OK
+	return setEventMask[*producerObj](unsafe.Pointer(p), mask)
 }
 
-//export gnsq_producer_notify_fd
-func gnsq_producer_notify_fd(fd *C.int, p *C.gnsq_producer_t) (rc C.int) {
+//export gnsqgo_producer_notify_fd
+func gnsqgo_producer_notify_fd(fd *C.int, p *C.gnsq_producer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := producerOf(p)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	if fd == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
-	}
-	*fd = C.int(o.q.rfd)
-	return C.GNSQ_OK
+	return notifyFD[*producerObj](fd, unsafe.Pointer(p))
 }
 
-//export gnsq_producer_close
-func gnsq_producer_close(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_producer_close
+func gnsqgo_producer_close(p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	return o.close(o.shutdown(timeoutMs))
+	return closeHandle[*producerObj](unsafe.Pointer(p), timeoutMs)
 }
 
-//export gnsq_producer_close_async
-func gnsq_producer_close_async(token *C.uint64_t, p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_producer_close_async
+func gnsqgo_producer_close_async(token *C.uint64_t, p *C.gnsq_producer_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	return o.closeAsync(token, o.shutdown(timeoutMs))
+	return closeHandleAsync[*producerObj](token, unsafe.Pointer(p), timeoutMs)
 }
 
-// shutdown closes the core producer and waits for it, at most timeoutMs.
-func (o *producerObj) shutdown(timeoutMs C.int) func() bool {
-	return func() bool {
-		o.p.Close()
-		return o.p.Join(joinTimeout(timeoutMs))
-	}
+// shutdown closes the core producer and waits for it.
+func (o *producerObj) shutdown(timeout time.Duration) bool {
+	o.p.Close()
+	return o.p.Join(timeout)
 }
 
-// joinTimeout: < 0 no limit (0 for Join), 0 a token wait, else ms.
-func joinTimeout(ms C.int) time.Duration {
-	switch {
-	case ms < 0:
-		return 0
-	case ms == 0:
-		return time.Millisecond
-	}
-	return time.Duration(ms) * time.Millisecond
-}
+func (*producerObj) kindName() string { return "producer" }
 
-//export gnsq_producer_free
-func gnsq_producer_free(p *C.gnsq_producer_t) (rc C.int) {
+//export gnsqgo_producer_free
+func gnsqgo_producer_free(p *C.gnsq_producer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	if p == nil {
-		return C.GNSQ_OK
-	}
-	if inCallback() {
-		return refuseInCallback("free")
-	}
-	o, ok := release[*producerObj](unsafe.Pointer(p))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
-	}
-	o.release(func() bool { o.p.Close(); return o.p.Join(5 * time.Second) })
-	return C.GNSQ_OK
+	return freeHandle[*producerObj](unsafe.Pointer(p))
 }

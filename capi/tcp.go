@@ -23,16 +23,7 @@ type tcpObj struct {
 	connectCalled atomic.Bool
 }
 
-func tcpOf(c *C.gnsq_tcp_t) (*tcpObj, C.int) {
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
-	if !ok {
-		return nil, failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	if o.closed.Load() {
-		return nil, failCode(C.GNSQ_E_CLOSED, "tcp client closed")
-	}
-	return o, C.GNSQ_OK
-}
+func tcpOf(c *C.gnsq_tcp_t) (*tcpObj, C.int) { return openHandle[*tcpObj](unsafe.Pointer(c)) }
 
 // result turns a core error into a return code.
 func result(err error) C.int {
@@ -42,8 +33,8 @@ func result(err error) C.int {
 	return C.GNSQ_OK
 }
 
-//export gnsq_tcp_new
-func gnsq_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.int) {
+//export gnsqgo_tcp_new
+func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.int) {
 	defer recoverInto(&rc)
 	if out == nil || addr == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out and addr must not be NULL")
@@ -62,11 +53,11 @@ func gnsq_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.
 	}
 	o := &tcpObj{object: object{q: q}, c: client}
 	client.Hooks = gnsq.ConnHooks{
-		OnResponse: func(_ *gnsq.NsqdTCPClient, data []byte) { o.responded(data) },
-		OnError:    func(_ *gnsq.NsqdTCPClient, err error) { o.errored(err) },
-		OnFinish:   func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, id, 0) },
-		OnRequeue: func(_ *gnsq.NsqdTCPClient, id gnsq.MessageID, delay time.Duration, _ bool) {
-			o.q.pushID(C.GNSQ_EV_REQUEUED, id, delay.Milliseconds())
+		OnResponse: func(cl *gnsq.NsqdTCPClient, data []byte) { o.responded(cl.ID(), data) },
+		OnError:    func(cl *gnsq.NsqdTCPClient, err error) { o.errored(cl.ID(), err) },
+		OnFinish:   func(cl *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, cl.ID(), id, 0) },
+		OnRequeue: func(cl *gnsq.NsqdTCPClient, id gnsq.MessageID, delay time.Duration, _ bool) {
+			o.q.pushID(C.GNSQ_EV_REQUEUED, cl.ID(), id, delay.Milliseconds())
 		},
 		OnAuth: o.authed,
 	}
@@ -74,8 +65,8 @@ func gnsq_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc C.
 	return C.GNSQ_OK
 }
 
-//export gnsq_tcp_connect
-func gnsq_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_connect
+func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -100,8 +91,8 @@ func gnsq_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
 	return C.int(len(js))
 }
 
-//export gnsq_tcp_connect_async
-func gnsq_tcp_connect_async(token *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_connect_async
+func gnsqgo_tcp_connect_async(token *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -165,7 +156,7 @@ func (o *tcpObj) read() {
 			if errors.Is(err, gnsq.ErrNotConnected) {
 				err = nil // closed on purpose (after a fatal error frame, already reported)
 			}
-			o.disconnected(o.c.Address(), err)
+			o.disconnected(o.c.ID(), o.c.Address(), err)
 			return
 		}
 		if m := resp.Message; m != nil {
@@ -183,8 +174,8 @@ func messageID(id *C.uint8_t) (gnsq.MessageID, bool) {
 	return m, true
 }
 
-//export gnsq_tcp_subscribe
-func gnsq_tcp_subscribe(c *C.gnsq_tcp_t, topic, channel *C.char) (rc C.int) {
+//export gnsqgo_tcp_subscribe
+func gnsqgo_tcp_subscribe(c *C.gnsq_tcp_t, topic, channel *C.char) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -196,8 +187,8 @@ func gnsq_tcp_subscribe(c *C.gnsq_tcp_t, topic, channel *C.char) (rc C.int) {
 	return result(o.c.Subscribe(C.GoString(topic), C.GoString(channel)))
 }
 
-//export gnsq_tcp_publish
-func gnsq_tcp_publish(c *C.gnsq_tcp_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t) (rc C.int) {
+//export gnsqgo_tcp_publish
+func gnsqgo_tcp_publish(c *C.gnsq_tcp_t, topic *C.char, ptr unsafe.Pointer, n C.size_t, deferMs C.int64_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -210,8 +201,8 @@ func gnsq_tcp_publish(c *C.gnsq_tcp_t, topic *C.char, ptr unsafe.Pointer, n C.si
 	return result(o.c.Publish(C.GoString(topic), b, time.Duration(deferMs)*time.Millisecond))
 }
 
-//export gnsq_tcp_multipublish
-func gnsq_tcp_multipublish(c *C.gnsq_tcp_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) (rc C.int) {
+//export gnsqgo_tcp_multipublish
+func gnsqgo_tcp_multipublish(c *C.gnsq_tcp_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -224,8 +215,8 @@ func gnsq_tcp_multipublish(c *C.gnsq_tcp_t, topic *C.char, ptrs *unsafe.Pointer,
 	return result(o.c.MultiPublish(C.GoString(topic), bs))
 }
 
-//export gnsq_tcp_ready
-func gnsq_tcp_ready(c *C.gnsq_tcp_t, count C.int) (rc C.int) {
+//export gnsqgo_tcp_ready
+func gnsqgo_tcp_ready(c *C.gnsq_tcp_t, count C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -234,8 +225,8 @@ func gnsq_tcp_ready(c *C.gnsq_tcp_t, count C.int) (rc C.int) {
 	return result(o.c.Ready(int(count)))
 }
 
-//export gnsq_tcp_finish
-func gnsq_tcp_finish(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
+//export gnsqgo_tcp_finish
+func gnsqgo_tcp_finish(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -248,8 +239,8 @@ func gnsq_tcp_finish(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
 	return result(o.c.Finish(mid))
 }
 
-//export gnsq_tcp_requeue
-func gnsq_tcp_requeue(c *C.gnsq_tcp_t, id *C.uint8_t, delayMs C.int64_t, backoff C.int) (rc C.int) {
+//export gnsqgo_tcp_requeue
+func gnsqgo_tcp_requeue(c *C.gnsq_tcp_t, id *C.uint8_t, delayMs C.int64_t, backoff C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -262,8 +253,8 @@ func gnsq_tcp_requeue(c *C.gnsq_tcp_t, id *C.uint8_t, delayMs C.int64_t, backoff
 	return result(o.c.Requeue(mid, time.Duration(delayMs)*time.Millisecond, backoff != 0))
 }
 
-//export gnsq_tcp_touch
-func gnsq_tcp_touch(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
+//export gnsqgo_tcp_touch
+func gnsqgo_tcp_touch(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -276,8 +267,8 @@ func gnsq_tcp_touch(c *C.gnsq_tcp_t, id *C.uint8_t) (rc C.int) {
 	return result(o.c.Touch(mid))
 }
 
-//export gnsq_tcp_nop
-func gnsq_tcp_nop(c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_nop
+func gnsqgo_tcp_nop(c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -286,8 +277,8 @@ func gnsq_tcp_nop(c *C.gnsq_tcp_t) (rc C.int) {
 	return result(o.c.Nop())
 }
 
-//export gnsq_tcp_cls
-func gnsq_tcp_cls(c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_cls
+func gnsqgo_tcp_cls(c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -296,8 +287,8 @@ func gnsq_tcp_cls(c *C.gnsq_tcp_t) (rc C.int) {
 	return result(o.c.Close())
 }
 
-//export gnsq_tcp_status
-func gnsq_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_status
+func gnsqgo_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -320,28 +311,16 @@ func gnsq_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 	return C.GNSQ_OK
 }
 
-//export gnsq_tcp_read_body
-func gnsq_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
+//export gnsqgo_tcp_read_body
+func gnsqgo_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c)) // also once closed, until free
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	return o.q.takeHeld(uint64(token), dst, int(n))
+	return readBody[*tcpObj](unsafe.Pointer(c), token, dst, n)
 }
 
-//export gnsq_tcp_notify_fd
-func gnsq_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_notify_fd
+func gnsqgo_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c)) // also once closed, until free
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	if fd == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "fd is NULL")
-	}
-	*fd = C.int(o.q.rfd)
-	return C.GNSQ_OK
+	return notifyFD[*tcpObj](fd, unsafe.Pointer(c))
 }
 
 // shutdown closes the socket and waits for the reader.
@@ -350,39 +329,22 @@ func (o *tcpObj) shutdown(timeout time.Duration) bool {
 	return gnsq.WaitGroupWithin(&o.reader, timeout)
 }
 
-//export gnsq_tcp_close
-func gnsq_tcp_close(c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
+func (*tcpObj) kindName() string { return "tcp client" }
+
+//export gnsqgo_tcp_close
+func gnsqgo_tcp_close(c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	return o.close(func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandle[*tcpObj](unsafe.Pointer(c), timeoutMs)
 }
 
-//export gnsq_tcp_close_async
-func gnsq_tcp_close_async(token *C.uint64_t, c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
+//export gnsqgo_tcp_close_async
+func gnsqgo_tcp_close_async(token *C.uint64_t, c *C.gnsq_tcp_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
-	o, ok := lookup[*tcpObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	return o.closeAsync(token, func() bool { return o.shutdown(joinTimeout(timeoutMs)) })
+	return closeHandleAsync[*tcpObj](token, unsafe.Pointer(c), timeoutMs)
 }
 
-//export gnsq_tcp_free
-func gnsq_tcp_free(c *C.gnsq_tcp_t) (rc C.int) {
+//export gnsqgo_tcp_free
+func gnsqgo_tcp_free(c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
-	if c == nil {
-		return C.GNSQ_OK
-	}
-	if inCallback() {
-		return refuseInCallback("free")
-	}
-	o, ok := release[*tcpObj](unsafe.Pointer(c))
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_HANDLE, "invalid tcp client handle")
-	}
-	o.release(func() bool { return o.shutdown(5 * time.Second) })
-	return C.GNSQ_OK
+	return freeHandle[*tcpObj](unsafe.Pointer(c))
 }

@@ -2,7 +2,6 @@
 // here, in poll(2) on the handle's notify pipe, between non-blocking steps
 // done in Go (wait.go explains why the wait is not done in Go); a
 // synchronous publish waits here on a futex (see syncPublish, producer.go).
-#undef GNSQ_NO_PROTOTYPES
 #include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
@@ -11,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gnsq.h"
+#include "exports.h"
 
 enum { KIND_PRODUCER = 1, KIND_CONSUMER = 2, KIND_TCP = 3, KIND_HTTP = 4 };
 
@@ -54,6 +53,7 @@ static int poll_events(int kind, void *h, gnsq_event_t *evs, int max, int timeou
 	uint64_t ticket = 0;
 	int fd = -1, wait = timeout_ms != 0, rc;
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	LIBGNSQ_GUARD_FORK();
 	for (;;) {
 		rc = libgnsq_poll_step(kind, h, evs, max, buf, n, wait, &ticket, &fd);
 		if (ticket == 0) return rc;
@@ -68,6 +68,7 @@ static int dispatch_events(int kind, void *h, int timeout_ms, int *stop, uint64_
 	uint64_t ticket = 0;
 	int fd = -1, wait = timeout_ms != 0, rc;
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	LIBGNSQ_GUARD_FORK();
 	for (;;) {
 		rc = libgnsq_dispatch_step(kind, h, wait, &ticket, &fd, stop, run);
 		if (ticket == 0) return rc;
@@ -138,7 +139,9 @@ static int publish_and_wait(gnsq_producer_t *p, const char *topic, const void *c
 	int32_t state = PENDING, expected = PENDING;
 	uint64_t ticket = 0;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int rc = libgnsq_publish_begin(&ticket, &state, p, topic, bodies, lens, n, multi, defer_ms, timeout_ms);
+	int rc;
+	LIBGNSQ_GUARD_FORK();
+	rc = libgnsq_publish_begin(&ticket, &state, p, topic, bodies, lens, n, multi, defer_ms, timeout_ms);
 	if (rc < 0) return rc;
 	for (int64_t until = now_us() + SYNC_SPIN_US;
 	     __atomic_load_n(&state, __ATOMIC_SEQ_CST) == PENDING && now_us() < until;)

@@ -80,7 +80,9 @@ enum {
     GNSQ_E_BUFFER_TOO_SMALL = -16, /* the caller's buffer cannot hold the result */
     GNSQ_E_IO = -17,               /* an operating-system error (socket, pipe) */
     GNSQ_E_INTERNAL = -18,         /* a bug in libgnsq (it was contained; please report the detail) */
-    GNSQ_E_IN_CALLBACK = -19       /* close/free/dispatch called from inside a callback of this library */
+    GNSQ_E_IN_CALLBACK = -19,      /* close/free/dispatch called from inside a callback of this library */
+    GNSQ_E_FORKED = -20,           /* this process forked after loading libgnsq: load it after forking (see "Fork" above) */
+    GNSQ_E_PENDING = -21           /* not answered within the wait: the outcome comes later as an event (*token) */
 };
 
 /**
@@ -127,7 +129,7 @@ typedef struct gnsq_event {
     uint32_t data_offset; /* 36: offset of data in the poll buffer (unless GNSQ_EVF_HELD) */
     uint16_t attempts;    /* 40: MESSAGE/GIVING_UP: delivery attempts */
     uint16_t flags;       /* 42: GNSQ_EVF_* */
-    uint32_t reserved;    /* 44: 0 */
+    uint32_t conn;        /* 44: the nsqd connection it came from (0: none); see gnsq_consumer_connections() */
     uint8_t  id[16];      /* 48: MESSAGE/GIVING_UP/FINISHED/REQUEUED/EXCEPTION: nsqd's message id */
 } gnsq_event_t;
 
