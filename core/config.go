@@ -67,10 +67,10 @@ type Config struct {
 	LowReadyIdleTimeout     time.Duration `opt:"low_ready_idle_timeout" default:"10" unit:"s" min:"0.01" max:"3600" doc:"a connection with no message for this long keeps only RDY 1 until it receives again"`
 	RdyRedistributeInterval time.Duration `opt:"rdy_redistribute_interval" default:"5" unit:"s" min:"0.001" max:"60" doc:"how often RDY is redistributed (and rotated when max_in_flight is below the number of connections)"`
 
-	LogLevel string `opt:"log_level" default:"info" choices:"debug,info,warn,error,off" doc:"least severe log line written (debug, info, warn, error, or off)"`
+	LogLevel string `opt:"log_level" default:"warn" choices:"debug,info,warn,error,off" doc:"least severe log record delivered (debug, info, warn, error, or off): to the slog Logger in Go, as GNSQ_EV_LOG events in C"`
 
-	// Logger receives the client's log lines (Go only; default slog.Default()).
-	// Secrets are never logged.
+	// Logger receives the client's log lines at log_level and above (Go
+	// only; default slog.Default()). Secrets are never logged.
 	Logger *slog.Logger
 
 	// TLSConfig, when set, is used instead of the tls_* options (Go only).
@@ -188,13 +188,14 @@ func (c *Config) userAgent() string {
 	return DefaultUserAgent
 }
 
-// logger is Logger, or slog.Default() filtered by log_level.
+// logger is Logger, or slog.Default(), filtered by log_level.
 func (c *Config) logger() *slog.Logger {
+	h := slog.Default().Handler()
 	if c.Logger != nil {
-		return c.Logger
+		h = c.Logger.Handler()
 	}
 	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError, "off": slog.LevelError + 100}
-	return slog.New(leveledHandler{Handler: slog.Default().Handler(), min: levels[c.LogLevel]})
+	return slog.New(leveledHandler{Handler: h, min: levels[c.LogLevel]})
 }
 
 // leveledHandler drops records below min.
