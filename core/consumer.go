@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -76,7 +77,7 @@ type Consumer struct {
 	Hooks ConsumerHooks
 
 	topic, channel string
-	nsqdAddrs      []string
+	nsqdAddrs      []string // given or added by ConnectToNsqd; guarded by mu
 	lookupds       []*LookupdClient
 	handler        Handler
 	cfg            *Config
@@ -168,14 +169,13 @@ func (c *Consumer) Start() error {
 		return nil
 	}
 	c.state = consumerRunning
-	c.mu.Unlock()
-
 	var first sync.WaitGroup
 	for _, addr := range c.nsqdAddrs {
 		first.Add(1)
 		c.wg.Add(1)
 		go c.maintainDirect(addr, first.Done)
 	}
+	c.mu.Unlock()
 	first.Wait()
 	if len(c.lookupds) > 0 {
 		c.queryLookupd()
@@ -286,6 +286,69 @@ func (c *Consumer) Connections() []string {
 	return out
 }
 
+// ConnectionStates returns a snapshot of every connection, sorted by
+// address. RDY changes under the same lock, so the RDY counts add up to
+// what TotalReadyCount says.
+func (c *Consumer) ConnectionStates() []ConnState {
+	c.mu.Lock()
+	out := make([]ConnState, 0, len(c.conns))
+	for _, cc := range c.conns {
+		out = append(out, cc.client.State())
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// ConnectionByID returns the current connection with that ID, if any.
+func (c *Consumer) ConnectionByID(id uint32) (*NsqdTCPClient, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.conns {
+		if cc.client.id == id {
+			return cc.client, true
+		}
+	}
+	return nil, false
+}
+
+// ConnectToNsqd adds nsqd at addr ("host[:port]", port 4150 by default)
+// to a running consumer (gnsq's connect_to_nsqd): like an address given to
+// NewConsumer, it is connected now (ConnectToNsqd waits for that first
+// attempt) and kept connected until Close. Unlike gnsq, which reconnects
+// only the addresses given at construction, an address added here is
+// reconnected too. A failed attempt is reported through OnError and
+// retried, not returned. An address already given or added is left
+// alone; one connected through lookupd is kept and reconnected from then
+// on. It returns ErrNotRunning before Start and ErrClosed after Close.
+func (c *Consumer) ConnectToNsqd(addr string) error {
+	norm, err := normalizeAddresses([]string{addr}, 4150)
+	if err != nil {
+		return err
+	}
+	addr = norm[0]
+	c.mu.Lock()
+	switch {
+	case c.state == consumerInit:
+		c.mu.Unlock()
+		return fmt.Errorf("%w: consumer not started", ErrNotRunning)
+	case c.state == consumerClosed:
+		c.mu.Unlock()
+		return fmt.Errorf("%w: consumer closed", ErrClosed)
+	case slices.Contains(c.nsqdAddrs, addr):
+		c.mu.Unlock()
+		return nil
+	}
+	c.nsqdAddrs = append(c.nsqdAddrs, addr)
+	var first sync.WaitGroup
+	first.Add(1)
+	c.wg.Add(1)
+	go c.maintainDirect(addr, first.Done)
+	c.mu.Unlock()
+	first.Wait()
+	return nil
+}
+
 func (c *Consumer) connections() []*consumerConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -358,8 +421,10 @@ func reconnectBackoff(cfg *Config) *BackoffTimer {
 }
 
 // connect opens, identifies and subscribes one connection, registers it
-// and starts its goroutines. A failure is logged and reported through
-// OnError unless the consumer is closing.
+// and starts its goroutines. If addr is connected already (found through
+// lookupd before ConnectToNsqd added it), the new connection is dropped
+// and the existing one returned, for maintainDirect to watch. A failure is
+// logged and reported through OnError unless the consumer is closing.
 func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	client, err := NewNsqdTCPClient(addr, c.cfg)
 	if err != nil {
@@ -400,10 +465,10 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 		client.CloseStream()
 		return nil, fmt.Errorf("%w: consumer closed", ErrClosed)
 	}
-	if c.conns[addr] != nil {
+	if existing := c.conns[addr]; existing != nil {
 		c.mu.Unlock()
 		client.CloseStream()
-		return nil, &InvalidArgumentError{Reason: "already connected to " + addr}
+		return existing, nil
 	}
 	c.conns[addr] = cc
 	c.wg.Add(2)
@@ -839,10 +904,8 @@ func (c *Consumer) connectDiscovered(addr string) {
 	if c.state != consumerRunning || c.conns[addr] != nil || c.connecting[addr] {
 		return
 	}
-	for _, a := range c.nsqdAddrs {
-		if a == addr {
-			return
-		}
+	if slices.Contains(c.nsqdAddrs, addr) {
+		return
 	}
 	c.connecting[addr] = true
 	c.wg.Add(1)

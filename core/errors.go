@@ -13,8 +13,8 @@ var (
 	// ErrNoConnections: no nsqd connection was available for a publish
 	// within the caller's wait (gnsq's NSQNoConnections).
 	ErrNoConnections = errors.New("gnsq: no connections")
-	// ErrNotRunning: the producer was never started.
-	ErrNotRunning = errors.New("gnsq: producer not running")
+	// ErrNotRunning: the producer or consumer was never started.
+	ErrNotRunning = errors.New("gnsq: not running")
 	// ErrClosed: the object was closed; also the outcome of every publish
 	// still outstanding when Close was called.
 	ErrClosed = errors.New("gnsq: closed")

@@ -300,7 +300,7 @@ func (p *Producer) pickConn(ctx context.Context) (*producerConn, error) {
 		switch {
 		case p.state == producerInit:
 			p.mu.Unlock()
-			return nil, ErrNotRunning
+			return nil, fmt.Errorf("%w: producer not started", ErrNotRunning)
 		case p.state == producerClosed:
 			p.mu.Unlock()
 			return nil, fmt.Errorf("%w: producer closed", ErrClosed)
