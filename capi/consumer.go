@@ -60,7 +60,7 @@ func gnsqgo_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd *
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
 	o := &consumerObj{object: object{q: q}, msgs: newMsgTable()}
-	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, config)
+	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, withEventLogger(config, q))
 	if err != nil {
 		q.free()
 		return fail(err)
@@ -101,8 +101,12 @@ func gnsqgo_consumer_read_body(c *C.gnsq_consumer_t, token C.uint64_t, dst unsaf
 	return readBody[*consumerObj](unsafe.Pointer(c), token, dst, n)
 }
 
-// checkResponse rejects an answer with an unknown action or a negative delay.
-func checkResponse(r *C.gnsq_response_t) error {
+// checkResponse rejects an answer with an unknown action, a negative
+// delay or (HANDLER_FAILED, the one action with a text) a text outside texts.
+func checkResponse(r *C.gnsq_response_t, texts []byte) error {
+	if r.action == C.GNSQ_RESP_HANDLER_FAILED && uint64(r.detail_offset)+uint64(r.detail_len) > uint64(len(texts)) {
+		return &gnsq.InvalidArgumentError{Reason: "response detail lies outside texts"}
+	}
 	if r.action < C.GNSQ_RESP_FINISH || r.action > C.GNSQ_RESP_HANDLER_REQUEUE {
 		return &gnsq.InvalidArgumentError{Reason: "unknown response action"}
 	}
@@ -113,7 +117,7 @@ func checkResponse(r *C.gnsq_response_t) error {
 }
 
 // apply carries out one answer for m; see gnsq_consumer_respond.
-func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, detail string) error {
+func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, texts []byte) error {
 	if r.action != C.GNSQ_RESP_TOUCH {
 		o.q.dropHeld(uint64(r.token)) // an answered message's held body is not wanted any more
 	}
@@ -127,6 +131,7 @@ func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, detail string
 	case C.GNSQ_RESP_HANDLER_OK:
 		o.c.Complete(m, nil)
 	case C.GNSQ_RESP_HANDLER_FAILED:
+		detail := string(texts[r.detail_offset : r.detail_offset+r.detail_len])
 		if detail == "" {
 			detail = "message handler failed"
 		}
@@ -145,11 +150,11 @@ func (o *consumerObj) apply(m *gnsq.Message, r *C.gnsq_response_t, detail string
 // takeMessages resolves the batch's tokens under one lock: ms[i] is the
 // message of rs[i], or errs[i] says why not (a rejected answer leaves its
 // message open).
-func (o *consumerObj) takeMessages(rs []C.gnsq_response_t, ms []*gnsq.Message, errs []error) {
+func (o *consumerObj) takeMessages(rs []C.gnsq_response_t, texts []byte, ms []*gnsq.Message, errs []error) {
 	o.q.mu.Lock()
 	defer o.q.mu.Unlock() // also when reading the caller's memory faults
 	for i := range rs {
-		if errs[i] = checkResponse(&rs[i]); errs[i] != nil {
+		if errs[i] = checkResponse(&rs[i], texts); errs[i] != nil {
 			continue
 		}
 		token := uint64(rs[i].token)
@@ -170,23 +175,23 @@ func (o *consumerObj) takeMessages(rs []C.gnsq_response_t, ms []*gnsq.Message, e
 var errUnknownToken = errors.New("gnsq: no message with this token (already answered or never handed out)")
 
 //export gnsqgo_consumer_respond
-func gnsqgo_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, detail *C.char) (rc C.int) {
+func gnsqgo_consumer_respond(c *C.gnsq_consumer_t, r *C.gnsq_response_t, n C.size_t, texts *C.char, textsLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := consumerOf(c)
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	if r == nil && n > 0 {
-		return failCode(C.GNSQ_E_INVALID_ARG, "responses is NULL")
+	if (r == nil && n > 0) || (texts == nil && textsLen > 0) {
+		return failCode(C.GNSQ_E_INVALID_ARG, "responses or texts is NULL")
 	}
-	text := ""
-	if detail != nil {
-		text = C.GoString(detail)
+	var text []byte
+	if textsLen > 0 {
+		text = unsafe.Slice((*byte)(unsafe.Pointer(texts)), int(textsLen))
 	}
 	rs := unsafe.Slice(r, int(n))
 	ms := make([]*gnsq.Message, len(rs))
 	errs := make([]error, len(rs))
-	o.takeMessages(rs, ms, errs)
+	o.takeMessages(rs, text, ms, errs)
 	var first error
 	for i := range rs {
 		err := errs[i]
@@ -243,6 +248,12 @@ func gnsqgo_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int)
 		*starved = 1
 	}
 	return C.GNSQ_OK
+}
+
+//export gnsqgo_consumer_wakeup
+func gnsqgo_consumer_wakeup(c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	return wakeupHandle[*consumerObj](unsafe.Pointer(c))
 }
 
 //export gnsqgo_consumer_notify_fd

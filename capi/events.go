@@ -48,6 +48,11 @@ type eventQueue struct {
 	waiters int
 	freed   bool
 	tokens  atomic.Uint64 // source of tokens for this handle
+	// queuedLogs counts the LOG events queued, droppedLogs those refused
+	// since the last one queued (see pushLog).
+	queuedLogs, droppedLogs int
+	// woken is set by wakeup: the next wait (or the one in progress) ends.
+	woken bool
 }
 
 func newEventQueue() (*eventQueue, error) {
@@ -155,6 +160,9 @@ func (q *eventQueue) take(evs *C.gnsq_event_t, max int, buf *C.uint8_t, bufLen i
 			o.data_offset = C.uint32_t(off)
 			off += copy(data[off:], ev.data)
 		}
+		if ev.typ == C.GNSQ_EV_LOG {
+			q.queuedLogs--
+		}
 		*ev = event{}
 		q.head++
 		n++
@@ -174,16 +182,28 @@ func (q *eventQueue) notify() {
 	_, _ = syscall.Write(q.wfd, b[:]) // EAGAIN: the pipe is readable already
 }
 
+// What beginWait decided.
+const (
+	waitOnFD = iota // wait for the fd, then step again
+	takeAgain       // events came meanwhile, or the queue closed
+	wokenUp         // wakeup was called: return without events
+)
+
 // beginWait prepares a C thread's wait for a push: it empties the pipe
 // and, if the queue is still empty and open, counts the thread as a
-// waiter and returns the fd to wait on (false: take again instead). A push
-// after this finds the queue empty and writes the pipe. Emptying the pipe
-// is why a host must not also wait on the notify fd while blocked in poll.
-func (q *eventQueue) beginWait() (int, bool) {
+// waiter and returns the fd to wait on. A push after this finds the queue
+// empty and writes the pipe. Emptying the pipe is why a host must not
+// also wait on the notify fd while blocked in poll. A pending wakeup is
+// consumed instead of waiting.
+func (q *eventQueue) beginWait() (int, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.freed || q.sealed || q.head < len(q.events) {
-		return -1, false
+		return -1, takeAgain
+	}
+	if q.woken {
+		q.woken = false
+		return -1, wokenUp
 	}
 	var drain [64]byte
 	for {
@@ -192,10 +212,21 @@ func (q *eventQueue) beginWait() (int, bool) {
 		}
 	}
 	if q.head < len(q.events) {
-		return -1, false
+		return -1, takeAgain
 	}
 	q.waiters++
-	return q.rfd, true
+	return q.rfd, waitOnFD
+}
+
+// wakeup makes the thread blocked in a poll or dispatch of this queue
+// return, or the next one that would block, once.
+func (q *eventQueue) wakeup() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.freed {
+		q.woken = true
+		q.notify()
+	}
 }
 
 // endWait ends a wait begun by beginWait; the last waiter of a freed

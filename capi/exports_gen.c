@@ -69,10 +69,10 @@ int gnsq_consumer_read_body(gnsq_consumer_t *c, uint64_t token, void *dst, size_
 	return gnsqgo_consumer_read_body(c, token, dst, n);
 }
 
-extern int gnsqgo_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *detail);
-int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *detail) {
+extern int gnsqgo_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *texts, size_t texts_len);
+int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *texts, size_t texts_len) {
 	LIBGNSQ_GUARD_FORK();
-	return gnsqgo_consumer_respond(c, r, n, detail);
+	return gnsqgo_consumer_respond(c, r, n, texts, texts_len);
 }
 
 extern int gnsqgo_consumer_set_callback(gnsq_consumer_t *c, int event_type, gnsq_callback_t cb, void *closure);
@@ -97,6 +97,12 @@ extern int gnsqgo_consumer_start(gnsq_consumer_t *c);
 int gnsq_consumer_start(gnsq_consumer_t *c) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_consumer_start(c);
+}
+
+extern int gnsqgo_consumer_wakeup(gnsq_consumer_t *c);
+int gnsq_consumer_wakeup(gnsq_consumer_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_wakeup(c);
 }
 
 extern int gnsqgo_http_close(gnsq_http_t *h, int timeout_ms);
@@ -145,6 +151,12 @@ extern int gnsqgo_http_request_async(uint64_t *token, gnsq_http_t *h, const gnsq
 int gnsq_http_request_async(uint64_t *token, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_http_request_async(token, h, req, timeout_ms);
+}
+
+extern int gnsqgo_http_wakeup(gnsq_http_t *h);
+int gnsq_http_wakeup(gnsq_http_t *h) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_http_wakeup(h);
 }
 
 extern int gnsqgo_producer_close(gnsq_producer_t *p, int timeout_ms);
@@ -205,6 +217,12 @@ extern int gnsqgo_producer_start(gnsq_producer_t *p);
 int gnsq_producer_start(gnsq_producer_t *p) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_producer_start(p);
+}
+
+extern int gnsqgo_producer_wakeup(gnsq_producer_t *p);
+int gnsq_producer_wakeup(gnsq_producer_t *p) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_producer_wakeup(p);
 }
 
 extern int gnsqgo_tcp_close(gnsq_tcp_t *c, int timeout_ms);
@@ -313,4 +331,10 @@ extern int gnsqgo_tcp_touch(gnsq_tcp_t *c, const uint8_t *id);
 int gnsq_tcp_touch(gnsq_tcp_t *c, const uint8_t *id) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_tcp_touch(c, id);
+}
+
+extern int gnsqgo_tcp_wakeup(gnsq_tcp_t *c);
+int gnsq_tcp_wakeup(gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_wakeup(c);
 }

@@ -250,6 +250,12 @@ func gnsqgo_http_read_body(h *C.gnsq_http_t, token C.uint64_t, dst unsafe.Pointe
 	return readBody[*httpObj](unsafe.Pointer(h), token, dst, n)
 }
 
+//export gnsqgo_http_wakeup
+func gnsqgo_http_wakeup(h *C.gnsq_http_t) (rc C.int) {
+	defer recoverInto(&rc)
+	return wakeupHandle[*httpObj](unsafe.Pointer(h))
+}
+
 //export gnsqgo_http_notify_fd
 func gnsqgo_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 	defer recoverInto(&rc)

@@ -219,6 +219,16 @@ func setEventMask[T handleObj](h unsafe.Pointer, mask C.uint32_t) C.int {
 	return C.GNSQ_OK
 }
 
+// wakeupHandle is every *_wakeup.
+func wakeupHandle[T handleObj](h unsafe.Pointer) C.int {
+	o, rc := anyHandle[T](h)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	o.base().q.wakeup()
+	return C.GNSQ_OK
+}
+
 // joinTimeout: < 0 no limit (0 for Join), 0 a token wait, else ms.
 func joinTimeout(ms C.int) time.Duration {
 	switch {

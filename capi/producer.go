@@ -43,13 +43,14 @@ func gnsqgo_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cf
 	if !ok {
 		return failCode(C.GNSQ_E_INVALID_ARG, "nsqd_addrs is NULL or holds NULL")
 	}
-	p, err := gnsq.NewProducer(list, config)
-	if err != nil {
-		return fail(err)
-	}
 	q, err := newEventQueue()
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
+	}
+	p, err := gnsq.NewProducer(list, withEventLogger(config, q))
+	if err != nil {
+		q.free()
+		return fail(err)
 	}
 	o := &producerObj{object: object{q: q}, p: p}
 	// One RESPONSE per publish is rarely wanted, and a host that publishes
@@ -252,6 +253,12 @@ func gnsqgo_producer_set_callback(p *C.gnsq_producer_t, eventType C.int, fn C.gn
 func gnsqgo_producer_set_event_mask(p *C.gnsq_producer_t, mask C.uint32_t) (rc C.int) {
 	defer recoverInto(&rc)
 	return setEventMask[*producerObj](unsafe.Pointer(p), mask)
+}
+
+//export gnsqgo_producer_wakeup
+func gnsqgo_producer_wakeup(p *C.gnsq_producer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	return wakeupHandle[*producerObj](unsafe.Pointer(p))
 }
 
 //export gnsqgo_producer_notify_fd

@@ -43,13 +43,14 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	client, err := gnsq.NewNsqdTCPClient(C.GoString(addr), config)
-	if err != nil {
-		return fail(err)
-	}
 	q, err := newEventQueue()
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
+	}
+	client, err := gnsq.NewNsqdTCPClient(C.GoString(addr), withEventLogger(config, q))
+	if err != nil {
+		q.free()
+		return fail(err)
 	}
 	o := &tcpObj{object: object{q: q}, c: client}
 	client.Hooks = gnsq.ConnHooks{
@@ -315,6 +316,12 @@ func gnsqgo_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 func gnsqgo_tcp_read_body(c *C.gnsq_tcp_t, token C.uint64_t, dst unsafe.Pointer, n C.size_t) (rc C.int) {
 	defer recoverInto(&rc)
 	return readBody[*tcpObj](unsafe.Pointer(c), token, dst, n)
+}
+
+//export gnsqgo_tcp_wakeup
+func gnsqgo_tcp_wakeup(c *C.gnsq_tcp_t) (rc C.int) {
+	defer recoverInto(&rc)
+	return wakeupHandle[*tcpObj](unsafe.Pointer(c))
 }
 
 //export gnsqgo_tcp_notify_fd

@@ -94,8 +94,11 @@ func libgnsq_poll_step(kind C.int, h unsafe.Pointer, evs *C.gnsq_event_t, max C.
 		if got != 0 || wait == 0 {
 			return got
 		}
-		if f, ok := q.beginWait(); ok {
+		switch f, next := q.beginWait(); next {
+		case waitOnFD:
 			*ticket, *fd = newTicket(waitTicket{q: q}), C.int(f)
+			return 0
+		case wokenUp:
 			return 0
 		}
 	}
@@ -152,9 +155,16 @@ func libgnsq_dispatch_step(kind C.int, h unsafe.Pointer, wait C.int, ticket *C.u
 		if got != 0 || wait == 0 {
 			return got
 		}
-		if f, ok := q.beginWait(); ok {
+		switch f, next := q.beginWait(); next {
+		case waitOnFD:
 			d.active++
 			*ticket, *fd = newTicket(waitTicket{q: q, d: d}), C.int(f)
+			return 0
+		case wokenUp:
+			if run != nil {
+				endRun(run)
+				return C.GNSQ_E_INTERRUPTED
+			}
 			return 0
 		}
 	}

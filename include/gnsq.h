@@ -82,7 +82,8 @@ enum {
     GNSQ_E_INTERNAL = -18,         /* a bug in libgnsq (it was contained; please report the detail) */
     GNSQ_E_IN_CALLBACK = -19,      /* close/free/dispatch called from inside a callback of this library */
     GNSQ_E_FORKED = -20,           /* this process forked after loading libgnsq: load it after forking (see "Fork" above) */
-    GNSQ_E_PENDING = -21           /* not answered within the wait: the outcome comes later as an event (*token) */
+    GNSQ_E_PENDING = -21,          /* not answered within the wait: the outcome comes later as an event (*token) */
+    GNSQ_E_INTERRUPTED = -22       /* *_run() ended by *_wakeup() */
 };
 
 /**
@@ -107,8 +108,19 @@ enum {
     GNSQ_EV_EXCEPTION = 11,   /* gnsq's on_exception: id, data = the handler's error text */
     GNSQ_EV_PUBLISHED = 12,   /* an async publish completed: token, code (0 = nsqd answered OK) */
     GNSQ_EV_HTTP_DONE = 13,   /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
-    GNSQ_EV_CONNECT_DONE = 14 /* gnsq_tcp_connect_async() completed: token, code (0 = connected), data = nsqd's IDENTIFY answer (JSON, empty for a plain OK) or the error text */
+    GNSQ_EV_CONNECT_DONE = 14,/* gnsq_tcp_connect_async() completed: token, code (0 = connected), data = nsqd's IDENTIFY answer (JSON, empty for a plain OK) or the error text */
+    GNSQ_EV_LOG = 15          /* a log record at the config's log_level or above: value = GNSQ_LOG_*, data = "<component> <text>" where the component ("gnsq.consumer.topic.channel") has no spaces and attempts = its length */
 };
+
+/**
+ * Log levels of GNSQ_EV_LOG (event.value), the numbers of Python's logging
+ * module. The config key "log_level" (debug, info, warn, error, off;
+ * default warn) chooses the least severe level queued. The library never
+ * writes to stderr: log records exist only as these events. At most 1024
+ * LOG events wait in a handle's queue; further ones are dropped and the
+ * next one queued says how many were.
+ */
+enum { GNSQ_LOG_DEBUG = 10, GNSQ_LOG_INFO = 20, GNSQ_LOG_WARNING = 30, GNSQ_LOG_ERROR = 40 };
 
 enum {
     GNSQ_EVF_HELD = 1,        /* a message body or HTTP answer larger than the poll buffer: read it with *_read_body(token) */
@@ -148,12 +160,14 @@ enum {
     GNSQ_RESP_HANDLER_REQUEUE = 6  /* gnsq's NSQRequeueMessage: backoff -1 = backoff_on_requeue, 0 = no, 1 = yes */
 };
 
-/** One answer to a GNSQ_EV_MESSAGE, 24 bytes. */
+/** One answer to a GNSQ_EV_MESSAGE, 32 bytes, fixed layout. */
 typedef struct gnsq_response {
-    uint64_t token;     /* the MESSAGE event's token */
-    int32_t  action;    /* GNSQ_RESP_* */
-    int32_t  backoff;   /* REQUEUE: 0/1; HANDLER_REQUEUE: -1/0/1 */
-    int64_t  delay_ms;  /* REQUEUE */
+    uint64_t token;         /*  0: the MESSAGE event's token */
+    int32_t  action;        /*  8: GNSQ_RESP_* */
+    int32_t  backoff;       /* 12: REQUEUE: 0/1; HANDLER_REQUEUE: -1/0/1 */
+    int64_t  delay_ms;      /* 16: REQUEUE */
+    uint32_t detail_offset; /* 24: HANDLER_FAILED: the handler's error text is texts[detail_offset..+detail_len) */
+    uint32_t detail_len;    /* 28: 0: no text ("message handler failed") */
 } gnsq_response_t;
 
 /**
@@ -369,6 +383,19 @@ int gnsq_producer_dispatch(gnsq_producer_t *p, int timeout_ms);
 int gnsq_producer_run(gnsq_producer_t *p);
 
 /**
+ * Makes a gnsq_producer_poll() or gnsq_producer_dispatch() blocked on
+ * another thread return 0 at once, and gnsq_producer_run() return
+ * GNSQ_E_INTERRUPTED; if none is blocked, the next one that would block
+ * returns at once instead (one wakeup ends one wait). Safe from any
+ * thread; not from a signal handler (write a byte to a pipe of your own
+ * there and call this from a thread). This is how a host ends an
+ * infinite wait for Ctrl-C or shutdown: poll, dispatch and run are the
+ * interruptible waits; synchronous publishes, HTTP requests, connect and
+ * close are bounded by their timeouts instead. Valid until free.
+ */
+int gnsq_producer_wakeup(gnsq_producer_t *p);
+
+/**
  * The read end of the producer's wake-up pipe (non-blocking, close-on-exec,
  * owned by the library: do not close it; valid until gnsq_producer_free()).
  */
@@ -429,16 +456,18 @@ int gnsq_consumer_read_body(gnsq_consumer_t *c, uint64_t token, void *dst, size_
 
 /**
  * Applies n answers in order; the HANDLER_* actions apply gnsq's rules in
- * the library (auto-finish, requeue with backoff, on_exception).
- * detail (HANDLER_FAILED's error text, may be NULL) is shared by the batch.
- * A final answer (all but TOUCH) releases the token and any held body.
- * Returns n when all applied; otherwise the first error (later answers are
- * still applied): GNSQ_E_INVALID_ARG (unknown action, negative delay: the
- * message stays open), GNSQ_E_UNKNOWN_TOKEN (never handed out, or already
+ * the library (auto-finish, requeue with backoff, on_exception). Each
+ * HANDLER_FAILED answer may carry its own error text, a slice of texts
+ * (texts_len bytes, may be NULL when no answer has one; copied), which
+ * GNSQ_EV_EXCEPTION reports. A final answer (all but TOUCH) releases the
+ * token and any held body. Returns n when all applied; otherwise the
+ * first error (later answers are still applied): GNSQ_E_INVALID_ARG
+ * (unknown action, negative delay, a text outside texts: that message
+ * stays open), GNSQ_E_UNKNOWN_TOKEN (never handed out, or already
  * answered), GNSQ_E_CONNECTION (FINISH/REQUEUE/TOUCH on a connection that
  * is gone: nsqd redelivers the message; the HANDLER_* actions log this).
  */
-int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *detail);
+int gnsq_consumer_respond(gnsq_consumer_t *c, const gnsq_response_t *r, size_t n, const char *texts, size_t texts_len);
 
 /**
  * Chooses which event types are queued: bit (1 << GNSQ_EV_x) enables type
@@ -476,6 +505,9 @@ int gnsq_consumer_dispatch(gnsq_consumer_t *c, int timeout_ms);
  * gnsq's start(block=True).
  */
 int gnsq_consumer_run(gnsq_consumer_t *c);
+
+/** gnsq_producer_wakeup() for a consumer (ends a poll, dispatch or run). */
+int gnsq_consumer_wakeup(gnsq_consumer_t *c);
 
 /** The read end of the consumer's wake-up pipe (see gnsq_producer_notify_fd()). */
 int gnsq_consumer_notify_fd(int *fd, gnsq_consumer_t *c);
@@ -559,6 +591,9 @@ int gnsq_tcp_poll(gnsq_tcp_t *c, gnsq_event_t *evs, int max, int timeout_ms, uin
 /** Copies a GNSQ_EVF_HELD message body or IDENTIFY answer into dst and releases it (also once closed, until free). */
 int gnsq_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t n);
 
+/** gnsq_producer_wakeup() for a TCP client (ends a gnsq_tcp_poll()). */
+int gnsq_tcp_wakeup(gnsq_tcp_t *c);
+
 /** The read end of the client's wake-up pipe (also once closed, until free); see gnsq_producer_notify_fd(). */
 int gnsq_tcp_notify_fd(int *fd, gnsq_tcp_t *c);
 
@@ -605,6 +640,9 @@ int gnsq_http_poll(gnsq_http_t *h, gnsq_event_t *evs, int max, int timeout_ms, u
 
 /** Copies a GNSQ_EVF_HELD answer into dst and releases it (also once closed, until free); see gnsq_consumer_read_body(). */
 int gnsq_http_read_body(gnsq_http_t *h, uint64_t token, void *dst, size_t n);
+
+/** gnsq_producer_wakeup() for an HTTP client (ends a gnsq_http_poll()). */
+int gnsq_http_wakeup(gnsq_http_t *h);
 
 /** The read end of the client's wake-up pipe (also once closed, until free); see gnsq_producer_notify_fd(). */
 int gnsq_http_notify_fd(int *fd, gnsq_http_t *h);

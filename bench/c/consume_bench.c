@@ -204,7 +204,7 @@ int main(int argc, char **argv)
             }
         }
         if (nr > 0) {
-            rc = gnsq_consumer_respond(c, resps, nr, NULL);
+            rc = gnsq_consumer_respond(c, resps, nr, NULL, 0);
             if (rc < 0 || (size_t)rc != nr) {
                 report("gnsq_consumer_respond", rc);
                 ok = 0;

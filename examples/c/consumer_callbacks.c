@@ -18,7 +18,7 @@ struct state {
 
 static int on_message(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
     struct state *st = closure;
-    gnsq_response_t answer = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0};
+    gnsq_response_t answer = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0, 0, 0};
     if (ev->flags & GNSQ_EVF_HELD) {
         printf("message of %u bytes (held)\n", (unsigned)ev->data_len);
         /* Large bodies are read with gnsq_consumer_read_body(); here it is
@@ -26,7 +26,7 @@ static int on_message(const gnsq_event_t *ev, const uint8_t *data, void *closure
     } else {
         printf("message: %.*s (attempt %u)\n", (int)ev->data_len, (const char *)data, (unsigned)ev->attempts);
     }
-    if (gnsq_consumer_respond(st->consumer, &answer, 1, NULL) < 0) {
+    if (gnsq_consumer_respond(st->consumer, &answer, 1, NULL, 0) < 0) {
         char why[256];
         gnsq_last_error(why, sizeof why);
         fprintf(stderr, "respond: %s\n", why);

@@ -138,6 +138,9 @@ int main(int argc, char **argv)
 
     static gnsq_event_t evs[MAX_EVENTS];
     static gnsq_response_t resps[MAX_EVENTS];
+    /* The texts a failed answer can point at (detail_offset/detail_len). */
+    static const char failure_texts[] = "out of memory" "could not read the body";
+    enum { OUT_OF_MEMORY = 0, UNREADABLE = sizeof "out of memory" - 1 };
     static uint8_t buf[POLL_BUF_SIZE];
     unsigned long long got = 0, requeued = 0;
     int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
@@ -210,12 +213,16 @@ int main(int argc, char **argv)
                         if (body == NULL) {
                             perror("malloc");
                             resp->action = GNSQ_RESP_HANDLER_FAILED;
+                            resp->detail_offset = OUT_OF_MEMORY;
+                            resp->detail_len = sizeof "out of memory" - 1;
                             break;
                         }
                         int len = gnsq_consumer_read_body(c, ev->token, body, ev->data_len);
                         if (len < 0) {
                             report("gnsq_consumer_read_body", len);
                             resp->action = GNSQ_RESP_HANDLER_FAILED;
+                            resp->detail_offset = UNREADABLE;
+                            resp->detail_len = sizeof "could not read the body" - 1;
                         } else {
                             print_body(got, ev, body, (size_t)len, 1);
                         }
@@ -236,7 +243,7 @@ int main(int argc, char **argv)
             }
             /* 4. One respond call answers the whole batch. */
             if (nresp > 0) {
-                rc = gnsq_consumer_respond(c, resps, nresp, "could not read the body");
+                rc = gnsq_consumer_respond(c, resps, nresp, failure_texts, sizeof failure_texts - 1);
                 if (rc < 0) {
                     report("gnsq_consumer_respond", rc);
                     failed = 1;

@@ -297,8 +297,8 @@ static void test_publish_and_consume(void) {
             r.action = GNSQ_RESP_HANDLER_OK;
             r.backoff = 0;
             r.delay_ms = 0;
-            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
-            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_UNKNOWN_TOKEN);
+            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
+            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), GNSQ_E_UNKNOWN_TOKEN);
             seen++;
         }
     }
@@ -326,7 +326,10 @@ static void test_requeue_and_signals(void) {
     r.action = GNSQ_RESP_HANDLER_FAILED;
     r.backoff = 0;
     r.delay_ms = 0;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, "boom from C"), 1);
+    r.detail_offset = 6; /* each answer's text is a slice of texts */
+    r.detail_len = 11;
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, "other boom from C", 18), 1);
+    r.detail_offset = r.detail_len = 0;
     CHECK(poll_until(NULL, c, GNSQ_EV_EXCEPTION, 0, &ev, buf, sizeof buf));
     CHECK(ev.data_len == 11 && memcmp(buf + ev.data_offset, "boom from C", 11) == 0);
     /* Requeued with backoff, redelivered with attempts 2. */
@@ -334,9 +337,9 @@ static void test_requeue_and_signals(void) {
     CHECK(ev.attempts == 2);
     r.token = ev.token;
     r.action = GNSQ_RESP_TOUCH;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
     r.action = GNSQ_RESP_FINISH;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
     {
         uint8_t id[16];
         memcpy(id, ev.id, sizeof id);
@@ -371,12 +374,12 @@ static void test_respond_rules(void) {
     r.action = GNSQ_RESP_REQUEUE;
     r.backoff = 0;
     r.delay_ms = -1;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), GNSQ_E_INVALID_ARG);
     r.action = 99;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), GNSQ_E_INVALID_ARG);
     /* ... and a final answer releases the held body too. */
     r.action = GNSQ_RESP_FINISH;
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), 1);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
     CHECK_RC(gnsq_consumer_read_body(c, ev.token, buf, sizeof buf), GNSQ_E_UNKNOWN_TOKEN);
 
     /* max_in_flight 0 pauses delivery; raising it resumes. */
@@ -413,7 +416,7 @@ static void test_use_after_close(void) {
     uint8_t buf[4096];
     uint64_t token;
     int fd, starved, n, closed_seen = 0, i;
-    gnsq_response_t r = {1, GNSQ_RESP_FINISH, 0, 0};
+    gnsq_response_t r = {1, GNSQ_RESP_FINISH, 0, 0, 0, 0};
 
     CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
     CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK); /* idempotent */
@@ -433,7 +436,7 @@ static void test_use_after_close(void) {
     CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
     CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
     CHECK_RC(gnsq_consumer_start(c), GNSQ_E_CLOSED);
-    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_consumer_read_body(c, 1, buf, sizeof buf), GNSQ_E_UNKNOWN_TOKEN); /* still usable */
     CHECK_RC(gnsq_consumer_is_starved(&starved, c), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_consumer_notify_fd(&fd, c), GNSQ_OK); /* until free */
@@ -465,7 +468,7 @@ struct cb_state {
 
 static int on_message(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
     struct cb_state *st = closure;
-    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0};
+    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0, 0, 0};
     (void)data;
     if (st->closed) st->after_close++;
     st->messages++;
@@ -473,7 +476,7 @@ static int on_message(const gnsq_event_t *ev, const uint8_t *data, void *closure
     st->close_rc = gnsq_consumer_close(st->c, 5000);
     st->free_rc = gnsq_consumer_free(st->c);
     st->dispatch_rc = gnsq_consumer_dispatch(st->c, 0);
-    CHECK_RC(gnsq_consumer_respond(st->c, &r, 1, NULL), 1);
+    CHECK_RC(gnsq_consumer_respond(st->c, &r, 1, NULL, 0), 1);
     return st->messages == st->stop_after ? 42 : 0;
 }
 
@@ -919,11 +922,11 @@ struct async_close_state {
 /* Handles one message, then closes the consumer from inside the callback. */
 static int close_from_callback(const gnsq_event_t *ev, const uint8_t *data, void *closure) {
     struct async_close_state *st = closure;
-    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0};
+    gnsq_response_t r = {ev->token, GNSQ_RESP_HANDLER_OK, 0, 0, 0, 0};
     (void)data;
     if (st->closed_events) st->after_closed++;
     st->messages++;
-    gnsq_consumer_respond(st->c, &r, 1, NULL);
+    gnsq_consumer_respond(st->c, &r, 1, NULL, 0);
     if (st->token == 0) st->rc = gnsq_consumer_close_async(&st->token, st->c, 5000);
     return 0;
 }
