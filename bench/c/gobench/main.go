@@ -87,7 +87,7 @@ func consume(args []string) error {
 	}
 	// FINs are counted as the Consumer sends them: a handler still running
 	// when Close starts loses its FIN, so "answered" is what was finished.
-	c.Hooks.OnFinish = func(gnsq.MessageID) {
+	c.Hooks.OnFinish = func(uint32, gnsq.MessageID) {
 		if finished.Add(1) == n {
 			close(allFinished)
 		}
@@ -129,7 +129,7 @@ func publish(args []string) error {
 		return err
 	}
 	connected := make(chan struct{}, 1)
-	p.Hooks.OnConnect = func(string) {
+	p.Hooks.OnConnect = func(uint32, string) {
 		select {
 		case connected <- struct{}{}:
 		default:

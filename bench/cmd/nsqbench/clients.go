@@ -231,7 +231,7 @@ func (e *env) newOurs() (*gnsq.Producer, error) {
 	// Start reports connect failures only through hooks; wait for the
 	// connection so that the timed part never includes connecting.
 	connected := make(chan struct{}, 1)
-	p.Hooks.OnConnect = func(string) {
+	p.Hooks.OnConnect = func(uint32, string) {
 		select {
 		case connected <- struct{}{}:
 		default:

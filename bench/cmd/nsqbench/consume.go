@@ -392,7 +392,7 @@ func (e *env) oursConsume(topic string, n int, profName string) (phaseResult, er
 	}
 	var hookErr firstError
 	var closing atomic.Bool
-	c.Hooks.OnError = func(err error) {
+	c.Hooks.OnError = func(_ uint32, err error) {
 		if !closing.Load() {
 			hookErr.set(err)
 		}
