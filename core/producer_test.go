@@ -96,14 +96,15 @@ func TestProducerPublishMethods(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r2.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, int32(1), called.Load())
+	// A callback runs after Done is closed: Wait may return before it.
+	nsqtest.WaitFor(t, 5*time.Second, "the PublishAsync callback", func() bool { return called.Load() == 1 })
 	cmd, err := gnsq.Publish(topic, []byte("sent"))
 	require.NoError(t, err)
 	r3, err := p.SendAsync(ctx, cmd, func(r *gnsq.Result) { called.Add(1) })
 	require.NoError(t, err)
 	_, err = r3.Wait(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, int32(2), called.Load())
+	nsqtest.WaitFor(t, 5*time.Second, "the SendAsync callback", func() bool { return called.Load() == 2 })
 	var invalid *gnsq.InvalidArgumentError
 	_, err = p.SendAsync(ctx, gnsq.Nop(), nil)
 	assert.ErrorAs(t, err, &invalid, "SendAsync takes only publishes")
