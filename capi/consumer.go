@@ -23,7 +23,9 @@ type consumerObj struct {
 	msgs slotTable[*gnsq.Message]
 }
 
-func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) { return openHandle[*consumerObj](unsafe.Pointer(c)) }
+func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
+	return openHandle[*consumerObj](unsafe.Pointer(c))
+}
 
 // messageEvent is a MESSAGE or GIVING_UP event for m.
 func messageEvent(typ int32, token uint64, m *gnsq.Message) event {

@@ -1,7 +1,7 @@
 package main
 
 /*
-#include "gnsq.h"
+#include "publish.h"
 */
 import "C"
 
@@ -47,7 +47,6 @@ type eventQueue struct {
 	// closed only when none is left, so no wait ever sees its number reused.
 	waiters int
 	freed   bool
-	tokens  atomic.Uint64 // source of tokens for this handle
 	// queuedLogs counts the LOG events queued, droppedLogs those refused
 	// since the last one queued (see pushLog).
 	queuedLogs, droppedLogs int
@@ -65,7 +64,11 @@ func newEventQueue() (*eventQueue, error) {
 	return q, nil
 }
 
-func (q *eventQueue) nextToken() uint64 { return q.tokens.Add(1) }
+// nextToken returns a new token, unique in the process (C's publishes
+// take theirs from the same counter, publish.c).
+func (q *eventQueue) nextToken() uint64 {
+	return atomic.AddUint64((*uint64)(unsafe.Pointer(&C.libgnsq_tokens)), 1)
+}
 
 // wants reports whether events of type typ are queued (see the mask).
 func (q *eventQueue) wants(typ int32) bool {
@@ -184,9 +187,9 @@ func (q *eventQueue) notify() {
 
 // What beginWait decided.
 const (
-	waitOnFD = iota // wait for the fd, then step again
-	takeAgain       // events came meanwhile, or the queue closed
-	wokenUp         // wakeup was called: return without events
+	waitOnFD  = iota // wait for the fd, then step again
+	takeAgain        // events came meanwhile, or the queue closed
+	wokenUp          // wakeup was called: return without events
 )
 
 // beginWait prepares a C thread's wait for a push: it empties the pipe

@@ -104,7 +104,6 @@ func (o *object) authed(c *gnsq.NsqdTCPClient, resp *gnsq.AuthResponse) {
 	o.q.push(event{typ: C.GNSQ_EV_AUTH, conn: c.ID(), data: js})
 }
 
-
 // handleObj is a producer, consumer, TCP or HTTP client behind a handle.
 type handleObj interface {
 	base() *object

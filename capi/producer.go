@@ -2,12 +2,12 @@ package main
 
 /*
 #include "gnsq.h"
-void libgnsq_wake(int32_t *state);
 */
 import "C"
 
 import (
 	"context"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -17,6 +17,9 @@ import (
 type producerObj struct {
 	object
 	p *gnsq.Producer
+	// submitting is read-held while a synchronous publish is handed to p
+	// (publish.go); shutdown takes it to wait for them.
+	submitting sync.RWMutex
 }
 
 // timeoutContext: < 0 no limit, else at most ms (0: already expired).
@@ -27,7 +30,9 @@ func timeoutContext(ms C.int) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Duration(ms)*time.Millisecond)
 }
 
-func producerOf(p *C.gnsq_producer_t) (*producerObj, C.int) { return openHandle[*producerObj](unsafe.Pointer(p)) }
+func producerOf(p *C.gnsq_producer_t) (*producerObj, C.int) {
+	return openHandle[*producerObj](unsafe.Pointer(p))
+}
 
 //export gnsqgo_producer_new
 func gnsqgo_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cfg *C.gnsq_config_t) (rc C.int) {
@@ -101,93 +106,6 @@ func body(ptr unsafe.Pointer, n C.size_t) ([]byte, bool) {
 		return nil, false
 	}
 	return C.GoBytes(ptr, C.int(n)), true
-}
-
-// A synchronous publish waits in C (wait.c), on a futex word on the
-// calling thread's stack that the publish's completion sets and wakes:
-// waiting in Go would cost a Go scheduler handoff to wake the thread.
-type syncPublish struct {
-	state *C.int32_t   // the waiting thread's word; valid while registered
-	res   *gnsq.Result // set on completion
-}
-
-var syncPublishes = newSyncSlots[*syncPublish](0, 1<<31-1)
-
-//export libgnsq_publish_begin
-func libgnsq_publish_begin(ticket *C.uint64_t, state *C.int32_t, p *C.gnsq_producer_t, topic *C.char, ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t, multi C.int, deferMs C.int64_t, timeoutMs C.int) (rc C.int) {
-	defer recoverInto(&rc)
-	o, rc := producerOf(p)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	if topic == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "topic is NULL")
-	}
-	var cmd *gnsq.Command
-	var err error
-	if multi != 0 {
-		bs, ok := bodies(ptrs, lens, n)
-		if !ok {
-			return failCode(C.GNSQ_E_INVALID_ARG, "bodies or lens is NULL")
-		}
-		cmd, err = gnsq.MultiPublish(C.GoString(topic), bs)
-	} else {
-		b, ok := body(*ptrs, *lens)
-		if !ok {
-			return failCode(C.GNSQ_E_INVALID_ARG, "body is NULL")
-		}
-		cmd, err = gnsq.PublishOrDefer(C.GoString(topic), time.Duration(deferMs)*time.Millisecond, b)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	ctx, cancel := timeoutContext(timeoutMs)
-	defer cancel()
-	id := syncPublishes.add(&syncPublish{state: state})
-	registered := false
-	defer func() {
-		if !registered { // failed (or panicked): the caller will not wait
-			takeSync(id)
-		}
-	}()
-	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { completeSync(id, r) }); err != nil {
-		return fail(err)
-	}
-	*ticket, registered = C.uint64_t(id), true
-	return C.GNSQ_OK
-}
-
-// completeSync records a synchronous publish's result and wakes its
-// thread, unless that thread gave up waiting (takeSync: it waits for this).
-func completeSync(id uint64, r *gnsq.Result) {
-	syncPublishes.with(id, func(sp *syncPublish) {
-		sp.res = r
-		C.libgnsq_wake(sp.state)
-	})
-}
-
-func takeSync(id uint64) *syncPublish {
-	sp, _ := syncPublishes.remove(id, nil)
-	return sp
-}
-
-// libgnsq_publish_end returns a synchronous publish's outcome once its
-// thread stopped waiting (woken, or at its deadline: then the outcome is
-// unknown unless the answer came meanwhile).
-//
-//export libgnsq_publish_end
-func libgnsq_publish_end(ticket C.uint64_t) (rc C.int) {
-	defer recoverInto(&rc)
-	sp := takeSync(uint64(ticket))
-	switch {
-	case sp == nil:
-		return failCode(C.GNSQ_E_INTERNAL, "no synchronous publish %d", ticket)
-	case sp.res == nil:
-		return failCode(C.GNSQ_E_TIMEOUT, "publish outcome unknown: no answer from nsqd within the timeout")
-	case sp.res.Err() != nil:
-		return fail(sp.res.Err())
-	}
-	return C.GNSQ_OK
 }
 
 // publishedEvent reports an async publish's outcome.
@@ -279,9 +197,13 @@ func gnsqgo_producer_close_async(token *C.uint64_t, p *C.gnsq_producer_t, timeou
 	return closeHandleAsync[*producerObj](token, unsafe.Pointer(p), timeoutMs)
 }
 
-// shutdown closes the core producer and waits for it.
+// shutdown closes the core producer and waits for it, after the
+// synchronous publishes being handed to it (publish.go), so that their
+// outcomes are queued before GNSQ_EV_CLOSED.
 func (o *producerObj) shutdown(timeout time.Duration) bool {
 	o.p.Close()
+	o.submitting.Lock()
+	o.submitting.Unlock() //nolint:staticcheck // waits for the submits in progress
 	return o.p.Join(timeout)
 }
 

@@ -1,12 +1,9 @@
 // The blocking entry points: *_poll, *_dispatch and *_run wait for events
 // here, in poll(2) on the handle's notify pipe, between non-blocking steps
-// done in Go (wait.go explains why the wait is not done in Go); a
-// synchronous publish waits here on a futex (see syncPublish, producer.go).
-#include <linux/futex.h>
+// done in Go (wait.go explains why the wait is not done in Go).
+// Synchronous publishes wait in publish.c.
 #include <poll.h>
-#include <sched.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,10 +15,6 @@ enum { KIND_PRODUCER = 1, KIND_CONSUMER = 2, KIND_TCP = 3, KIND_HTTP = 4 };
 extern int libgnsq_poll_step(int kind, void *h, gnsq_event_t *evs, int max, uint8_t *buf, size_t n, int wait,
                              uint64_t *ticket, int *fd);
 extern int libgnsq_dispatch_step(int kind, void *h, int wait, uint64_t *ticket, int *fd, int *stop, uint64_t *run);
-extern int libgnsq_publish_begin(uint64_t *ticket, int32_t *state, gnsq_producer_t *p, const char *topic,
-                                 const void *const *bodies, const size_t *lens, size_t n, int multi, int64_t defer_ms,
-                                 int timeout_ms);
-extern int libgnsq_publish_end(uint64_t ticket);
 
 static int64_t now_us(void) {
 	struct timespec ts;
@@ -114,61 +107,3 @@ int gnsq_consumer_dispatch(gnsq_consumer_t *c, int timeout_ms) {
 int gnsq_producer_run(gnsq_producer_t *p) { return run_until_closed(KIND_PRODUCER, p); }
 
 int gnsq_consumer_run(gnsq_consumer_t *c) { return run_until_closed(KIND_CONSUMER, c); }
-
-/* ---- Synchronous publish ------------------------------------------------ */
-
-/* A synchronous publish's state word: PENDING until the answer, DONE once
-   the completion set it, SLEEPING while the caller waits on the futex. */
-enum { PENDING = 0, DONE = 1, SLEEPING = 2 };
-
-/* How long a synchronous publish checks for its answer, yielding the CPU
-   between checks, before it sleeps. Waking a sleeping thread costs 20-40
-   us on a VM, more than nsqd takes to answer on a fast network; spinning
-   is what keeps a C publish as fast as the Go Producer's (bench/c). */
-#define SYNC_SPIN_US 100
-
-/* Called by the publish's completion (on a Go thread) while the caller is
-   still registered as waiting. */
-__attribute__((visibility("hidden"))) void libgnsq_wake(int32_t *state) {
-	if (__atomic_exchange_n(state, DONE, __ATOMIC_SEQ_CST) == SLEEPING)
-		syscall(SYS_futex, state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static int publish_and_wait(gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens,
-                            size_t n, int multi, int64_t defer_ms, int timeout_ms) {
-	int32_t state = PENDING, expected = PENDING;
-	uint64_t ticket = 0;
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	int rc;
-	LIBGNSQ_GUARD_FORK();
-	rc = libgnsq_publish_begin(&ticket, &state, p, topic, bodies, lens, n, multi, defer_ms, timeout_ms);
-	if (rc < 0) return rc;
-	for (int64_t until = now_us() + SYNC_SPIN_US;
-	     __atomic_load_n(&state, __ATOMIC_SEQ_CST) == PENDING && now_us() < until;)
-		sched_yield();
-	if (__atomic_compare_exchange_n(&state, &expected, SLEEPING, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-		while (__atomic_load_n(&state, __ATOMIC_SEQ_CST) == SLEEPING) {
-			struct timespec ts, *tsp = NULL;
-			if (timeout_ms >= 0) {
-				int64_t left = deadline - now_ms();
-				if (left <= 0) break;
-				ts.tv_sec = left / 1000;
-				ts.tv_nsec = (left % 1000) * 1000000;
-				tsp = &ts;
-			}
-			syscall(SYS_futex, &state, FUTEX_WAIT_PRIVATE, SLEEPING, tsp, NULL, 0);
-		}
-	}
-	/* Ends the registration: after this the completion never touches state. */
-	return libgnsq_publish_end(ticket);
-}
-
-int gnsq_producer_publish(gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms,
-                          int timeout_ms) {
-	return publish_and_wait(p, topic, &body, &len, 1, 0, defer_ms, timeout_ms);
-}
-
-int gnsq_producer_multipublish(gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens,
-                               size_t n, int timeout_ms) {
-	return publish_and_wait(p, topic, bodies, lens, n, 1, 0, timeout_ms);
-}

@@ -44,7 +44,7 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
 	"requeue_and_signals", "respond_rules", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing",
-	"blocking_waits", "close_async"}
+	"blocking_waits", "close_async", "bounded_publish"}
 
 // startSilentNsqd is the fake nsqd of api_test's blocking_waits: it leaves
 // the first PUB unanswered and answers both after the second one.

@@ -911,6 +911,76 @@ static void test_blocking_waits(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* ---- bounded publish ------------------------------------------------------ */
+
+/* Polls p until the PUBLISHED event of token; fails on CLOSED before it. */
+static gnsq_event_t published_event(gnsq_producer_t *p, uint64_t token) {
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (elapsed_ms(&t0) < 10000) {
+        int n = gnsq_producer_poll(p, &ev, 1, 100, buf, sizeof buf);
+        CHECK(n >= 0);
+        if (n == 1 && ev.type == GNSQ_EV_PUBLISHED && ev.token == token) return ev;
+        CHECK(n == 0 || ev.type != GNSQ_EV_CLOSED);
+    }
+    CHECK(!"no PUBLISHED event within 10 s");
+    return ev;
+}
+
+static void test_bounded_publish(void) {
+    gnsq_producer_t *p = started_producer();
+    const char *silent[] = {silent_nsqd};
+    const char *dead[] = {"127.0.0.1:1"};
+    uint64_t token = 0, token2 = 0;
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    struct timespec t0;
+    int rc;
+
+    /* Answered within the wait: the outcome is returned. */
+    CHECK_RC(gnsq_producer_publish_bounded(&token, p, "capi_bounded", "x", 1, 0, 5000000, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_producer_publish_bounded(&token, p, "bad topic!", "x", 1, 0, 5000000, 5000), GNSQ_E_INVALID_ARG);
+    CHECK(last_error_contains("topic"));
+    CHECK_RC(gnsq_producer_publish_bounded(NULL, p, "capi_bounded", "x", 1, 0, 0, 5000), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* Not answered within the wait: GNSQ_E_PENDING, then the outcome as
+       an event (the silent nsqd answers the first PUB after the second). */
+    CHECK_RC(gnsq_producer_new(&p, silent, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    CHECK(poll_until(p, NULL, GNSQ_EV_CONNECTED, 0, &ev, buf, sizeof buf));
+    CHECK_RC(gnsq_producer_publish_bounded(&token, p, "t", "first", 5, 0, 1000, 5000), GNSQ_E_PENDING);
+    CHECK(token != 0 && token < ((uint64_t)1 << 53));
+    CHECK_RC(gnsq_producer_publish(p, "t", "second", 6, 0, 5000), GNSQ_OK);
+    ev = published_event(p, token);
+    CHECK(ev.code == 0);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* A pending one that the close ends: its event, with an error, comes
+       before GNSQ_EV_CLOSED. */
+    CHECK_RC(gnsq_producer_new(&p, silent, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    CHECK(poll_until(p, NULL, GNSQ_EV_CONNECTED, 0, &ev, buf, sizeof buf));
+    CHECK_RC(gnsq_producer_publish_bounded(&token2, p, "t", "first", 5, 0, 0, 5000), GNSQ_E_PENDING);
+    CHECK_RC(gnsq_producer_close(p, 5000), GNSQ_OK);
+    ev = published_event(p, token2);
+    CHECK(ev.code < 0);
+    CHECK(poll_until(p, NULL, GNSQ_EV_CLOSED, 0, &ev, buf, sizeof buf));
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* No connection within the timeout: the event carries the error. */
+    CHECK_RC(gnsq_producer_new(&p, dead, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = gnsq_producer_publish_bounded(&token, p, "t", "x", 1, 0, 0, 200);
+    if (rc == GNSQ_E_PENDING) rc = published_event(p, token).code;
+    CHECK(rc == GNSQ_E_NO_CONNECTIONS || rc == GNSQ_E_TIMEOUT);
+    CHECK(elapsed_ms(&t0) < 5000);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 /* ---- close without waiting ---------------------------------------------- */
 
 struct async_close_state {
@@ -1006,6 +1076,7 @@ int main(int argc, char **argv) {
         {"publish_while_closing", test_publish_while_closing},
         {"blocking_waits", test_blocking_waits},
         {"close_async", test_close_async},
+        {"bounded_publish", test_bounded_publish},
     };
     size_t i;
     nsqd_tcp = getenv("NSQD_TCP");

@@ -1,0 +1,134 @@
+package main
+
+/*
+#include "publish.h"
+*/
+import "C"
+
+import (
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	gnsq "github.com/libgnsq/libgnsq/core"
+)
+
+// Synchronous and bounded publishes come from publish.c as C structs on a
+// list, announced through an eventfd, so that the calling thread never
+// enters Go for them (publish.c says why). One goroutine drains the list
+// and starts a goroutine per publish (each may wait for a connection).
+
+func init() {
+	fd := C.libgnsq_submit_fd()
+	if fd < 0 {
+		return // every synchronous publish then waits out its timeout: unsent
+	}
+	updateSpin()
+	go drainPubs(os.NewFile(uintptr(fd), "libgnsq-publishes"))
+}
+
+// updateSpin tells publish.c whether a waiting caller may spin: only when
+// it cannot hold the runtime's only P.
+func updateSpin() {
+	var ok int32
+	if runtime.GOMAXPROCS(0) > 1 {
+		ok = 1
+	}
+	atomic.StoreInt32((*int32)(unsafe.Pointer(&C.libgnsq_spin_ok)), ok)
+}
+
+func drainPubs(f *os.File) {
+	var b [8]byte
+	for {
+		if _, err := f.Read(b[:]); err != nil {
+			time.Sleep(time.Millisecond) // not expected from an eventfd; never spin on it
+			continue
+		}
+		updateSpin()
+		for pub := C.libgnsq_take_pubs(); pub != nil; {
+			next := pub.next
+			go submitPub(pub)
+			pub = next
+		}
+	}
+}
+
+// submitPub hands one publish to its producer; its outcome is recorded in
+// pub (and becomes an event if the caller detached).
+func submitPub(pub *C.struct_libgnsq_pub) {
+	o, ok := lookup[*producerObj](unsafe.Pointer(pub.p))
+	if !ok {
+		finishPub(pub, C.GNSQ_E_INVALID_HANDLE, "invalid producer handle")
+		return
+	}
+	o.submitting.RLock()
+	defer o.submitting.RUnlock()
+	if o.closed.Load() {
+		finishPub(pub, C.GNSQ_E_CLOSED, "producer closed")
+		return
+	}
+	cmd, err := pubCommand(pub)
+	if err != nil {
+		finishPub(pub, codeOf(err), err.Error())
+		return
+	}
+	if C.libgnsq_claim_pub(pub) == 0 {
+		C.libgnsq_release_pub(pub) // the caller gave up before it was sent
+		return
+	}
+	ctx, cancel := timeoutContext(C.int(pub.timeout_ms))
+	defer cancel()
+	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { o.completePub(pub, r.Err()) }); err != nil {
+		o.completePub(pub, err)
+	}
+}
+
+// pubCommand builds the PUB, DPUB or MPUB of pub (copying from C memory).
+func pubCommand(pub *C.struct_libgnsq_pub) (*gnsq.Command, error) {
+	topic := C.GoString(pub.topic)
+	lens := unsafe.Slice(pub.lens, int(pub.n))
+	bodies := make([][]byte, len(lens))
+	data := unsafe.Pointer(pub.data)
+	for i, n := range lens {
+		bodies[i] = C.GoBytes(data, C.int(n))
+		data = unsafe.Add(data, uintptr(n))
+	}
+	if pub.multi != 0 {
+		return gnsq.MultiPublish(topic, bodies)
+	}
+	return gnsq.PublishOrDefer(topic, time.Duration(pub.defer_ms)*time.Millisecond, bodies[0])
+}
+
+// finishPub records an outcome decided before pub was sent (the caller
+// cannot have detached yet) and releases the library's reference.
+func finishPub(pub *C.struct_libgnsq_pub, code C.int, text string) {
+	setPubOutcome(pub, code, text)
+	C.libgnsq_release_pub(pub)
+}
+
+// completePub records the outcome of a sent publish: for a caller that
+// left a bounded wait, as its GNSQ_EV_PUBLISHED event.
+func (o *producerObj) completePub(pub *C.struct_libgnsq_pub, err error) {
+	var code C.int
+	var text string
+	if err != nil {
+		code, text = codeOf(err), err.Error()
+	}
+	if setPubOutcome(pub, code, text)&C.PUB_DETACHED != 0 {
+		o.q.push(event{typ: C.GNSQ_EV_PUBLISHED, token: uint64(pub.token), code: int32(code), data: []byte(text)})
+	}
+	C.libgnsq_release_pub(pub)
+}
+
+// setPubOutcome stores code and text in pub and wakes its caller; it
+// returns pub's flags from before.
+func setPubOutcome(pub *C.struct_libgnsq_pub, code C.int, text string) C.int32_t {
+	var p *C.char
+	if text != "" {
+		b := []byte(text)
+		p = (*C.char)(unsafe.Pointer(&b[0]))
+	}
+	return C.libgnsq_finish_pub(pub, C.int32_t(code), p, C.size_t(len(text)))
+}
