@@ -73,14 +73,13 @@ func gnsqgo_config_get(buf *C.char, n C.size_t, cfg *C.gnsq_config_t, key *C.cha
 	return copyString(buf, n, v)
 }
 
-// copyString copies s NUL-terminated into buf; see gnsq_config_get.
+// copyString copies s into buf, NUL-terminated and cut to n - 1 bytes,
+// and returns its full length (gnsq.h, "Buffers").
 func copyString(buf *C.char, n C.size_t, s string) C.int {
-	if buf == nil || int(n) < len(s)+1 {
-		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "%d bytes needed", len(s)+1)
+	if buf != nil && n > 0 {
+		dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
+		dst[copy(dst[:n-1], s)] = 0
 	}
-	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
-	copy(dst, s)
-	dst[len(s)] = 0
 	return C.int(len(s))
 }
 

@@ -235,21 +235,73 @@ func gnsqgo_consumer_set_max_in_flight(c *C.gnsq_consumer_t, n C.int) (rc C.int)
 	return result(o.c.ChangeMaxInFlight(int(n)))
 }
 
-//export gnsqgo_consumer_is_starved
-func gnsqgo_consumer_is_starved(starved *C.int, c *C.gnsq_consumer_t) (rc C.int) {
+//export gnsqgo_consumer_status
+func gnsqgo_consumer_status(st *C.gnsq_consumer_status_t, c *C.gnsq_consumer_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := consumerOf(c)
+	o, rc := anyHandle[*consumerObj](unsafe.Pointer(c))
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	if starved == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "starved is NULL")
+	if st == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "st is NULL")
 	}
-	*starved = 0
-	if o.c.IsStarved() {
-		*starved = 1
+	*st = C.gnsq_consumer_status_t{
+		running: cBool(o.c.IsRunning()), starved: cBool(o.c.IsStarved()),
+		total_ready_count: C.int32_t(o.c.TotalReadyCount()), total_in_flight: C.int32_t(o.c.TotalInFlight()),
+		max_in_flight: C.int32_t(o.c.MaxInFlight()), connections: C.int32_t(len(o.c.Connections())),
 	}
 	return C.GNSQ_OK
+}
+
+//export gnsqgo_consumer_connections
+func gnsqgo_consumer_connections(out *C.gnsq_conn_info_t, max C.size_t, c *C.gnsq_consumer_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := openHandle[*consumerObj](unsafe.Pointer(c))
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if out == nil && max > 0 {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
+	}
+	states := o.c.ConnectionStates()
+	if max > 0 {
+		dst := unsafe.Slice(out, int(max))
+		for i := 0; i < len(states) && i < len(dst); i++ {
+			fillConnInfo(&dst[i], states[i])
+		}
+	}
+	return C.int(len(states))
+}
+
+//export gnsqgo_consumer_connection
+func gnsqgo_consumer_connection(out *C.gnsq_conn_info_t, c *C.gnsq_consumer_t, id C.uint32_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := openHandle[*consumerObj](unsafe.Pointer(c))
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if out == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
+	}
+	conn, ok := o.c.ConnectionByID(uint32(id))
+	if !ok {
+		return failCode(C.GNSQ_E_INVALID_ARG, "the consumer has no connection %d", id)
+	}
+	fillConnInfo(out, conn.State())
+	return C.GNSQ_OK
+}
+
+//export gnsqgo_consumer_connect_to_nsqd
+func gnsqgo_consumer_connect_to_nsqd(c *C.gnsq_consumer_t, addr *C.char) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := openHandle[*consumerObj](unsafe.Pointer(c))
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if addr == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "addr is NULL")
+	}
+	return result(o.c.ConnectToNsqd(C.GoString(addr)))
 }
 
 //export gnsqgo_consumer_wakeup

@@ -243,6 +243,30 @@ func (q *eventQueue) endWait() {
 	}
 }
 
+// hold keeps data for takeHeld under a new token.
+func (q *eventQueue) hold(data []byte) uint64 {
+	token := q.nextToken()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.held[token] = data
+	q.nHeld.Store(int32(len(q.held)))
+	return token
+}
+
+// answer copies data into (out, n) if it fits, else holds it under *held
+// (dropped when held is NULL); it returns data's length. See gnsq.h, "Buffers".
+func (q *eventQueue) answer(data []byte, out *C.uint8_t, n C.size_t, held *C.uint64_t) C.int {
+	switch {
+	case len(data) <= int(n):
+		if len(data) > 0 {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), int(n)), data)
+		}
+	case held != nil:
+		*held = C.uint64_t(q.hold(data))
+	}
+	return C.int(len(data))
+}
+
 // dropHeld releases held data nobody will read.
 func (q *eventQueue) dropHeld(token uint64) {
 	if q.nHeld.Load() == 0 {
@@ -263,7 +287,7 @@ func (q *eventQueue) takeHeld(token uint64, dst unsafe.Pointer, n int) C.int {
 		return failCode(C.GNSQ_E_UNKNOWN_TOKEN, "no held data with token %d", token)
 	}
 	if n < len(data) || (dst == nil && len(data) > 0) {
-		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "held data is %d bytes, buffer %d", len(data), n)
+		return C.int(len(data)) // stays held: see gnsq.h, "Buffers"
 	}
 	if len(data) > 0 {
 		copy(unsafe.Slice((*byte)(dst), n), data)

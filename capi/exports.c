@@ -59,7 +59,6 @@ const char *gnsq_strerror(int code) {
 	case GNSQ_E_NOT_RUNNING: return "not running";
 	case GNSQ_E_ALREADY_RESPONDED: return "message already responded";
 	case GNSQ_E_UNKNOWN_TOKEN: return "unknown token";
-	case GNSQ_E_BUFFER_TOO_SMALL: return "buffer too small";
 	case GNSQ_E_IO: return "I/O error";
 	case GNSQ_E_INTERNAL: return "internal error";
 	case GNSQ_E_IN_CALLBACK: return "not allowed inside a callback";

@@ -39,16 +39,28 @@ int gnsq_consumer_close_async(uint64_t *token, gnsq_consumer_t *c, int timeout_m
 	return gnsqgo_consumer_close_async(token, c, timeout_ms);
 }
 
+extern int gnsqgo_consumer_connect_to_nsqd(gnsq_consumer_t *c, const char *addr);
+int gnsq_consumer_connect_to_nsqd(gnsq_consumer_t *c, const char *addr) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_connect_to_nsqd(c, addr);
+}
+
+extern int gnsqgo_consumer_connection(gnsq_conn_info_t *out, gnsq_consumer_t *c, uint32_t conn_id);
+int gnsq_consumer_connection(gnsq_conn_info_t *out, gnsq_consumer_t *c, uint32_t conn_id) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_connection(out, c, conn_id);
+}
+
+extern int gnsqgo_consumer_connections(gnsq_conn_info_t *out, size_t max, gnsq_consumer_t *c);
+int gnsq_consumer_connections(gnsq_conn_info_t *out, size_t max, gnsq_consumer_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_connections(out, max, c);
+}
+
 extern int gnsqgo_consumer_free(gnsq_consumer_t *c);
 int gnsq_consumer_free(gnsq_consumer_t *c) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_consumer_free(c);
-}
-
-extern int gnsqgo_consumer_is_starved(int *starved, gnsq_consumer_t *c);
-int gnsq_consumer_is_starved(int *starved, gnsq_consumer_t *c) {
-	LIBGNSQ_GUARD_FORK();
-	return gnsqgo_consumer_is_starved(starved, c);
 }
 
 extern int gnsqgo_consumer_new(gnsq_consumer_t **out, const char *topic, const char *channel, const char *const *nsqd_addrs, size_t n_nsqd, const char *const *lookupd_addrs, size_t n_lookupd, const gnsq_config_t *cfg);
@@ -99,6 +111,12 @@ int gnsq_consumer_start(gnsq_consumer_t *c) {
 	return gnsqgo_consumer_start(c);
 }
 
+extern int gnsqgo_consumer_status(gnsq_consumer_status_t *st, gnsq_consumer_t *c);
+int gnsq_consumer_status(gnsq_consumer_status_t *st, gnsq_consumer_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_status(st, c);
+}
+
 extern int gnsqgo_consumer_wakeup(gnsq_consumer_t *c);
 int gnsq_consumer_wakeup(gnsq_consumer_t *c) {
 	LIBGNSQ_GUARD_FORK();
@@ -141,10 +159,10 @@ int gnsq_http_read_body(gnsq_http_t *h, uint64_t token, void *dst, size_t n) {
 	return gnsqgo_http_read_body(h, token, dst, n);
 }
 
-extern int gnsqgo_http_request(uint8_t *out, size_t out_len, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
-int gnsq_http_request(uint8_t *out, size_t out_len, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms) {
+extern int gnsqgo_http_request(uint8_t *out, size_t out_len, int32_t *status, uint64_t *held, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
+int gnsq_http_request(uint8_t *out, size_t out_len, int32_t *status, uint64_t *held, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms) {
 	LIBGNSQ_GUARD_FORK();
-	return gnsqgo_http_request(out, out_len, h, req, timeout_ms);
+	return gnsqgo_http_request(out, out_len, status, held, h, req, timeout_ms);
 }
 
 extern int gnsqgo_http_request_async(uint64_t *token, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
@@ -243,10 +261,10 @@ int gnsq_tcp_cls(gnsq_tcp_t *c) {
 	return gnsqgo_tcp_cls(c);
 }
 
-extern int gnsqgo_tcp_connect(uint8_t *out, size_t out_len, gnsq_tcp_t *c);
-int gnsq_tcp_connect(uint8_t *out, size_t out_len, gnsq_tcp_t *c) {
+extern int gnsqgo_tcp_connect(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
+int gnsq_tcp_connect(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c) {
 	LIBGNSQ_GUARD_FORK();
-	return gnsqgo_tcp_connect(out, out_len, c);
+	return gnsqgo_tcp_connect(out, out_len, held, c);
 }
 
 extern int gnsqgo_tcp_connect_async(uint64_t *token, gnsq_tcp_t *c);
@@ -315,8 +333,8 @@ int gnsq_tcp_requeue(gnsq_tcp_t *c, const uint8_t *id, int64_t delay_ms, int bac
 	return gnsqgo_tcp_requeue(c, id, delay_ms, backoff);
 }
 
-extern int gnsqgo_tcp_status(gnsq_tcp_status_t *st, gnsq_tcp_t *c);
-int gnsq_tcp_status(gnsq_tcp_status_t *st, gnsq_tcp_t *c) {
+extern int gnsqgo_tcp_status(gnsq_conn_info_t *st, gnsq_tcp_t *c);
+int gnsq_tcp_status(gnsq_conn_info_t *st, gnsq_tcp_t *c) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_tcp_status(st, c);
 }

@@ -176,7 +176,7 @@ func gnsqgo_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_c
 }
 
 //export gnsqgo_http_request
-func gnsqgo_http_request(out *C.uint8_t, outLen C.size_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
+func gnsqgo_http_request(out *C.uint8_t, outLen C.size_t, status *C.int32_t, held *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_http_request_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := httpOf(h)
 	if rc != C.GNSQ_OK {
@@ -192,16 +192,26 @@ func gnsqgo_http_request(out *C.uint8_t, outLen C.size_t, h *C.gnsq_http_t, r *C
 	ctx, cancel := o.requestContext(timeoutMs)
 	defer cancel()
 	answer, err := o.do(ctx, req)
+	if status != nil {
+		*status = C.int32_t(httpStatus(err))
+	}
 	if err != nil {
 		return fail(err)
 	}
-	if len(answer) > int(outLen) {
-		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "the answer is %d bytes", len(answer))
+	return o.q.answer(answer, out, outLen, held)
+}
+
+// httpStatus is the HTTP status behind a request's outcome: 200, an
+// HTTPError's status, or 0 when no answer came.
+func httpStatus(err error) int {
+	var he *gnsq.HTTPError
+	switch {
+	case err == nil:
+		return 200
+	case errors.As(err, &he):
+		return he.StatusCode
 	}
-	if len(answer) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), int(outLen)), answer)
-	}
-	return C.int(len(answer))
+	return 0
 }
 
 //export gnsqgo_http_request_async
@@ -231,13 +241,8 @@ func gnsqgo_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_ht
 				err = gnsq.ErrClosed
 			}
 			ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
-			var he *gnsq.HTTPError
-			if errors.As(err, &he) {
-				ev.value = int64(he.StatusCode)
-			}
-		} else {
-			ev.value = 200
 		}
+		ev.value = int64(httpStatus(err))
 		o.q.push(ev)
 	}()
 	*token = C.uint64_t(tok)

@@ -67,7 +67,7 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 }
 
 //export gnsqgo_tcp_connect
-func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) {
+func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, held *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -83,13 +83,7 @@ func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, c *C.gnsq_tcp_t) (rc C.int) 
 	if err != nil {
 		return fail(err)
 	}
-	if len(js) > int(n) {
-		return failCode(C.GNSQ_E_BUFFER_TOO_SMALL, "connected, but the IDENTIFY answer is %d bytes", len(js))
-	}
-	if len(js) > 0 {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), int(n)), js)
-	}
-	return C.int(len(js))
+	return o.q.answer(js, out, n, held)
 }
 
 //export gnsqgo_tcp_connect_async
@@ -289,7 +283,7 @@ func gnsqgo_tcp_cls(c *C.gnsq_tcp_t) (rc C.int) {
 }
 
 //export gnsqgo_tcp_status
-func gnsqgo_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
+func gnsqgo_tcp_status(st *C.gnsq_conn_info_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
 	o, rc := tcpOf(c)
 	if rc != C.GNSQ_OK {
@@ -298,18 +292,25 @@ func gnsqgo_tcp_status(st *C.gnsq_tcp_status_t, c *C.gnsq_tcp_t) (rc C.int) {
 	if st == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "st is NULL")
 	}
-	bit := func(b bool) C.int32_t {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	*st = C.gnsq_tcp_status_t{
-		connected: bit(o.c.IsConnected()), starved: bit(o.c.IsStarved()),
-		ready_count: C.int32_t(o.c.ReadyCount()), in_flight: C.int32_t(o.c.InFlight()),
-		max_ready_count: C.int32_t(o.c.MaxReadyCount()),
-	}
+	fillConnInfo(st, o.c.State())
 	return C.GNSQ_OK
+}
+
+// fillConnInfo copies a connection's state into a gnsq_conn_info_t.
+func fillConnInfo(dst *C.gnsq_conn_info_t, s gnsq.ConnState) {
+	*dst = C.gnsq_conn_info_t{
+		id: C.uint32_t(s.ID), connected: cBool(s.Connected), ready_count: C.int32_t(s.ReadyCount),
+		last_ready: C.int32_t(s.LastReady), in_flight: C.int32_t(s.InFlight),
+		max_ready_count: C.int32_t(s.MaxReadyCount), starved: cBool(s.Starved),
+	}
+	copyString(&dst.address[0], C.size_t(len(dst.address)), s.Address)
+}
+
+func cBool(b bool) C.int32_t {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 //export gnsqgo_tcp_read_body

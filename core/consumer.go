@@ -359,6 +359,13 @@ func (c *Consumer) connections() []*consumerConn {
 	return out
 }
 
+// MaxInFlight is the current max_in_flight (see ChangeMaxInFlight).
+func (c *Consumer) MaxInFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxInFlight
+}
+
 // ChangeMaxInFlight sets max_in_flight and redistributes RDY (0 pauses).
 func (c *Consumer) ChangeMaxInFlight(n int) error {
 	if n < 0 {

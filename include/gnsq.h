@@ -12,6 +12,14 @@
  *    closed or garbage handle gives GNSQ_E_INVALID_HANDLE or GNSQ_E_CLOSED,
  *    never a crash. The library never keeps a pointer the caller passed in:
  *    strings and bodies are copied during the call.
+ *  - Buffers: a function that fills a caller's buffer (buf, n) returns the
+ *    full size of its result (bytes, or items for arrays). A result that
+ *    does not fit is cut to n (texts stay NUL-terminated) and the return
+ *    value, larger than n, says how much to allocate for the next call;
+ *    results that cannot be asked for again (an HTTP answer, nsqd's
+ *    IDENTIFY answer, a message body) are never cut: they are held
+ *    whole under a token (*held) for *_read_body(). No function reports a
+ *    failure after its side effect happened.
  *  - Threads: every function may be called from any thread. No host code
  *    ever runs on a library thread: results, messages and signals are
  *    queued as events on their handle and handed out by the *_poll()
@@ -77,7 +85,7 @@ enum {
     GNSQ_E_NOT_RUNNING = -13,      /* the object was not started */
     GNSQ_E_ALREADY_RESPONDED = -14,/* the message was already finished or requeued */
     GNSQ_E_UNKNOWN_TOKEN = -15,    /* no message or held body has this token (answered, released or never issued) */
-    GNSQ_E_BUFFER_TOO_SMALL = -16, /* the caller's buffer cannot hold the result */
+    /* -16 is not used (see "Buffers" above: results that do not fit are reported by their size) */
     GNSQ_E_IO = -17,               /* an operating-system error (socket, pipe) */
     GNSQ_E_INTERNAL = -18,         /* a bug in libgnsq (it was contained; please report the detail) */
     GNSQ_E_IN_CALLBACK = -19,      /* close/free/dispatch called from inside a callback of this library */
@@ -225,15 +233,31 @@ typedef struct gnsq_http_request {
 /** gnsq's NsqdTCPClient: one low-level TCP connection to nsqd. */
 typedef struct gnsq_tcp gnsq_tcp_t;
 
-/** State of a gnsq_tcp_t (gnsq's is_connected, is_starved, ready_count, in_flight). */
-typedef struct gnsq_tcp_status {
-    int32_t connected;
-    int32_t starved;
-    int32_t ready_count;
-    int32_t in_flight;
-    int32_t max_ready_count;  /* nsqd's max_rdy_count */
-    int32_t reserved;
-} gnsq_tcp_status_t;
+/**
+ * One nsqd connection's state (gnsq's NsqdTCPClient attributes), 288
+ * bytes, fixed layout. id is what events carry in gnsq_event_t.conn.
+ */
+typedef struct gnsq_conn_info {
+    uint32_t id;              /*  0: unique in the process, never 0 */
+    int32_t  connected;       /*  4: gnsq's is_connected (1/0) */
+    int32_t  ready_count;     /*  8: the last RDY sent (gnsq's ready_count) */
+    int32_t  last_ready;      /* 12: gnsq's last_ready (equal to ready_count) */
+    int32_t  in_flight;       /* 16: messages received and not yet answered */
+    int32_t  max_ready_count; /* 20: nsqd's max_rdy_count */
+    int32_t  starved;         /* 24: gnsq's is_starved (1/0) */
+    int32_t  reserved;        /* 28: 0 */
+    char     address[256];    /* 32: "host:port", NUL-terminated */
+} gnsq_conn_info_t;
+
+/** A consumer's totals (gnsq's Consumer attributes), 24 bytes. */
+typedef struct gnsq_consumer_status {
+    int32_t running;           /* 0: started and not closed */
+    int32_t starved;           /* 4: gnsq's is_starved: some connection is starved */
+    int32_t total_ready_count; /* 8: the sum of the RDY counts */
+    int32_t total_in_flight;   /* 12: messages received and not yet answered */
+    int32_t max_in_flight;     /* 16 */
+    int32_t connections;       /* 20: how many connections (see gnsq_consumer_connections()) */
+} gnsq_consumer_status_t;
 
 /* ---- Functions --------------------------------------------------------- */
 
@@ -288,8 +312,8 @@ int gnsq_config_new(gnsq_config_t **out);
 int gnsq_config_set(gnsq_config_t *cfg, const char *key, const char *value);
 
 /**
- * Copies the string form of key into buf (NUL-terminated). Returns its
- * length, or GNSQ_E_BUFFER_TOO_SMALL when buf cannot hold it.
+ * Copies the string form of key into buf (NUL-terminated, cut to n - 1
+ * bytes). Returns its full length (so a return >= n means it was cut).
  */
 int gnsq_config_get(char *buf, size_t n, const gnsq_config_t *cfg, const char *key);
 
@@ -470,7 +494,8 @@ int gnsq_consumer_poll(gnsq_consumer_t *c, gnsq_event_t *evs, int max, int timeo
 /**
  * Copies the body of a GNSQ_EVF_HELD message (token from its event) into
  * dst (n bytes, at least its data_len) and releases it. Returns its
- * length; GNSQ_E_BUFFER_TOO_SMALL keeps it held.
+ * length; a return > n means dst was too small: nothing was copied and
+ * it stays held.
  */
 int gnsq_consumer_read_body(gnsq_consumer_t *c, uint64_t token, void *dst, size_t n);
 
@@ -506,8 +531,31 @@ int gnsq_producer_set_event_mask(gnsq_producer_t *p, uint32_t mask);
  */
 int gnsq_consumer_set_max_in_flight(gnsq_consumer_t *c, int max_in_flight);
 
-/** *starved = gnsq's is_starved (1/0). */
-int gnsq_consumer_is_starved(int *starved, gnsq_consumer_t *c);
+/** Copies the consumer's totals into *st (also once closed: zeros). */
+int gnsq_consumer_status(gnsq_consumer_status_t *st, gnsq_consumer_t *c);
+
+/**
+ * Copies the state of the consumer's current connections, sorted by
+ * address, into out (at most max). Returns how many there are (a return >
+ * max means some were left out).
+ */
+int gnsq_consumer_connections(gnsq_conn_info_t *out, size_t max, gnsq_consumer_t *c);
+
+/**
+ * Copies the state of the connection with id conn_id (from an event's
+ * conn) into *out. GNSQ_E_INVALID_ARG when the consumer has no such
+ * connection (any more).
+ */
+int gnsq_consumer_connection(gnsq_conn_info_t *out, gnsq_consumer_t *c, uint32_t conn_id);
+
+/**
+ * gnsq's connect_to_nsqd(): adds a direct connection to nsqd at addr
+ * ("host[:port]") while running; it is kept connected (reconnected with
+ * backoff) until close. A failed attempt comes as GNSQ_EV_ERROR, not as
+ * the return value. An address the consumer has already is left alone.
+ * GNSQ_E_NOT_RUNNING before gnsq_consumer_start().
+ */
+int gnsq_consumer_connect_to_nsqd(gnsq_consumer_t *c, const char *addr);
 
 /**
  * Registers cb for the consumer's events of event_type; see
@@ -564,9 +612,12 @@ int gnsq_tcp_new(gnsq_tcp_t **out, const char *addr, const gnsq_config_t *cfg);
  * frame from then on becomes an event (MESSAGE with the message's token
  * and id, RESPONSE, ERROR; DISCONNECTED when the connection ends). Copies
  * nsqd's IDENTIFY answer (JSON) into out and returns its length (0 if nsqd
- * answered a plain OK). Blocks; a failure closes the connection.
+ * answered a plain OK); an answer longer than out_len is held whole under
+ * *held instead (read it with gnsq_tcp_read_body(); held may be NULL:
+ * then it is dropped), and the return is still its length. Blocks; a
+ * failure closes the connection.
  */
-int gnsq_tcp_connect(uint8_t *out, size_t out_len, gnsq_tcp_t *c);
+int gnsq_tcp_connect(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
 
 /**
  * gnsq_tcp_connect() without waiting: *token identifies it, and exactly one
@@ -603,7 +654,7 @@ int gnsq_tcp_nop(gnsq_tcp_t *c);
 int gnsq_tcp_cls(gnsq_tcp_t *c);
 
 /** Copies the connection's state into *st. */
-int gnsq_tcp_status(gnsq_tcp_status_t *st, gnsq_tcp_t *c);
+int gnsq_tcp_status(gnsq_conn_info_t *st, gnsq_tcp_t *c);
 
 /** Polls the client's events; see gnsq_producer_poll(). */
 int gnsq_tcp_poll(gnsq_tcp_t *c, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
@@ -638,14 +689,17 @@ int gnsq_http_new(gnsq_http_t **out, int kind, const char *url, const gnsq_confi
 /**
  * Performs req and waits for the answer, at most timeout_ms (< 0: the
  * client's timeout). The answer (JSON, text, "OK", or empty) is copied into
- * out (out_len bytes; not NUL-terminated). Returns its length. Errors:
+ * out (out_len bytes; not NUL-terminated) and its length returned; an
+ * answer longer than out_len is held whole under *held instead (read it
+ * with gnsq_http_read_body(); held may be NULL: then it is dropped), and
+ * the return is still its length: a request that was carried out never
+ * reports a failure. *status (may be NULL) gets the HTTP status (200, or
+ * the error status with GNSQ_E_HTTP; 0 when no answer came). Errors:
  * GNSQ_E_INVALID_ARG before any request (bad names, op not for this kind,
  * a '\n' in a text-mode body); GNSQ_E_HTTP (detail "http error 404:
- * TOPIC_NOT_FOUND"); GNSQ_E_TIMEOUT; GNSQ_E_CONNECTION;
- * GNSQ_E_BUFFER_TOO_SMALL (detail gives the size; the answer is dropped:
- * use the async form for answers of unknown size).
+ * TOPIC_NOT_FOUND"); GNSQ_E_TIMEOUT; GNSQ_E_CONNECTION.
  */
-int gnsq_http_request(uint8_t *out, size_t out_len, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
+int gnsq_http_request(uint8_t *out, size_t out_len, int32_t *status, uint64_t *held, gnsq_http_t *h, const gnsq_http_request_t *req, int timeout_ms);
 
 /**
  * Starts req in the background; *token identifies it and exactly one

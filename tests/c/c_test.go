@@ -34,7 +34,8 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 	}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), append([]string{"NSQD_TCP=" + s.nsqd.TCPAddr, "NSQD_HTTP=" + s.nsqd.HTTPAddr,
-		"LOOKUPD_HTTP=" + s.lookupd.HTTPAddr, "SILENT_NSQD=" + startSilentNsqd(t).Addr}, env...)...)
+		"LOOKUPD_HTTP=" + s.lookupd.HTTPAddr, "SILENT_NSQD=" + startSilentNsqd(t).Addr,
+		"NSQD2_TCP=" + nsqtest.StartNsqd(t).TCPAddr}, env...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s failed: %v\n%s", program, err, out)
@@ -44,7 +45,7 @@ func run(t *testing.T, s servers, program string, env ...string) string {
 
 var allTests = []string{"version", "errors", "config", "bad_handles", "publish_and_consume",
 	"requeue_and_signals", "respond_rules", "use_after_close", "callbacks", "http", "tcp", "concurrent_close", "publish_while_closing",
-	"blocking_waits", "close_async", "bounded_publish"}
+	"blocking_waits", "close_async", "bounded_publish", "consumer_state"}
 
 // startSilentNsqd is the fake nsqd of api_test's blocking_waits: it leaves
 // the first PUB unanswered and answers both after the second one.
