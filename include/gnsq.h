@@ -1,6 +1,11 @@
 /*
  * gnsq.h - the C API of libgnsq, an NSQ client (gnsq semantics, Go core).
  *
+ * Platforms: Linux on x86-64 and arm64 (glibc or musl). The library is
+ * libgnsq.so.0 (link with -lgnsq, or pkg-config gnsq); it exports only
+ * the gnsq_* functions below and can be loaded at run time with dlopen()
+ * (ctypes, Node, koffi): it uses 8 bytes of static TLS.
+ *
  * Conventions (every function follows them):
  *
  *  - Every function returns int: >= 0 on success (0, or a count where
@@ -38,6 +43,13 @@
  *  - Signals: the Go runtime inside runs threads of its own; a host signal
  *    handler must be installed with SA_ONSTACK. The library installs none
  *    but Go's own.
+ *  - Fork: the Go runtime's threads do not survive fork(). In a child
+ *    forked after the library was loaded, every function fails at once
+ *    with GNSQ_E_FORKED (gnsq_version*, gnsq_strerror and the error
+ *    predicates still work); the parent is unaffected. Load the library in
+ *    the process that uses it, after forking: gunicorn without --preload
+ *    (or load it in post_fork), multiprocessing with 'spawn' or
+ *    'forkserver', or import the binding lazily in the worker.
  *  - Waking up: each handle owns a pipe; the library writes to it when the
  *    handle's event queue goes from empty to non-empty. Wait for the fd to
  *    be readable (poll(2), epoll, libuv, asyncio add_reader, gevent
