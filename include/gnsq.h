@@ -1,7 +1,7 @@
 /*
  * gnsq.h - the C API of libgnsq, an NSQ client (gnsq semantics, Go core).
  *
- * Platforms: Linux on x86-64 and arm64 (glibc or musl). The library is
+ * Platforms: Linux on x86-64 and arm64, with glibc. The library is
  * libgnsq.so.0 (link with -lgnsq, or pkg-config gnsq); it exports only
  * the gnsq_* functions below and can be loaded at run time with dlopen()
  * (ctypes, Node, koffi): it uses 8 bytes of static TLS.
