@@ -6,6 +6,9 @@
 #   ./build.sh demo      build, start a local nsqd, run the main example
 #   ./build.sh bench     build, then run the Go benchmark program (bench/)
 #   ./build.sh bench-c   build, then run the C benchmarks (bench/c, needs jq and perl)
+#   ./build.sh install PREFIX=dir   build, then install libgnsq.so.0, gnsq.h and gnsq.pc
+#
+# DEBUG=1 builds the library with symbols and DWARF (stripped otherwise).
 #
 # Needs only bash, curl and a network path to the Go module proxy: when no
 # Go >= 1.22 is on PATH, the pinned Go toolchain is fetched from the proxy.
@@ -70,6 +73,29 @@ build_library() {
 	ln -sf "libgnsq.so.$LIB_MAJOR" "$dir/libgnsq.so"
 }
 
+# write_pc FILE PREFIX INCLUDEDIR writes a pkg-config file. With PREFIX
+# "relocatable" the paths are relative to the file itself (${pcfiledir}),
+# so an installed tree can be moved.
+write_pc() {
+	local file=$1 prefix=$2 includedir=${3:-}
+	mkdir -p "$(dirname "$file")"
+	if [ "$prefix" = relocatable ]; then
+		prefix='${pcfiledir}/../..'
+		includedir='${prefix}/include'
+	fi
+	cat >"$file" <<PC
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=$includedir
+
+Name: gnsq
+Description: NSQ client library with the semantics of Python's gnsq
+Version: $LIB_VERSION
+Libs: -L\${libdir} -lgnsq -Wl,-rpath,\${libdir}
+Cflags: -I\${includedir}
+PC
+}
+
 build() {
 	ensure_go
 	log "building the Go core"
@@ -93,18 +119,7 @@ build() {
 		cc "${cflags[@]}" -O2 "$ROOT/bench/c/$prog.c" "${ldflags[@]}" -o "$BUILD/bench/$prog"
 	done
 	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
-	mkdir -p "$BUILD/lib/pkgconfig"
-	cat >"$BUILD/lib/pkgconfig/gnsq.pc" <<PC
-prefix=$BUILD
-libdir=\${prefix}/lib
-includedir=$ROOT/include
-
-Name: gnsq
-Description: NSQ client library with the semantics of Python's gnsq
-Version: $LIB_VERSION
-Libs: -L\${libdir} -lgnsq -Wl,-rpath,\${libdir}
-Cflags: -I\${includedir}
-PC
+	write_pc "$BUILD/lib/pkgconfig/gnsq.pc" "$BUILD" "$ROOT/include"
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"
 	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \
@@ -176,6 +191,29 @@ demo() {
 	timeout 60 "$BUILD/examples/consumer_callbacks" "127.0.0.1:$tcp" demo_c_callbacks ch 16
 }
 
+# install PREFIX=dir (default /usr/local): the library with its links, the
+# header and a relocatable gnsq.pc.
+install_lib() {
+	local prefix=/usr/local arg
+	for arg in "$@"; do
+		case "$arg" in
+		PREFIX=*) prefix=${arg#PREFIX=} ;;
+		*)
+			echo "install: unknown argument $arg (PREFIX=dir)" >&2
+			exit 2
+			;;
+		esac
+	done
+	build
+	log "installing into $prefix"
+	mkdir -p "$prefix/lib" "$prefix/include"
+	cp "$BUILD/lib/libgnsq.so.$LIB_VERSION" "$prefix/lib/"
+	ln -sf "libgnsq.so.$LIB_VERSION" "$prefix/lib/libgnsq.so.$LIB_MAJOR"
+	ln -sf "libgnsq.so.$LIB_MAJOR" "$prefix/lib/libgnsq.so"
+	cp "$ROOT/include/gnsq.h" "$prefix/include/"
+	write_pc "$prefix/lib/pkgconfig/gnsq.pc" relocatable
+}
+
 bench_c() {
 	build
 	log "running bench/c/run.sh (needs jq and perl)"
@@ -196,8 +234,9 @@ test) run_tests ;;
 demo) demo ;;
 bench) bench "$@" ;;
 bench-c) bench_c ;;
+install) install_lib "$@" ;;
 *)
-	echo "usage: $0 [build|test|demo|bench|bench-c]" >&2
+	echo "usage: $0 [build|test|demo|bench|bench-c|install PREFIX=dir]" >&2
 	exit 2
 	;;
 esac

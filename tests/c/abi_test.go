@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,6 +72,74 @@ func TestExitWithLiveHandles(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := runWithin(cmd, 20); err != nil {
 			t.Fatalf("run %d: %v\n%s", i, err, out.String())
+		}
+	}
+}
+
+// The library as installed: ./build.sh install into a temporary prefix,
+// then a C example compiled and linked with only what pkg-config says
+// (from the installed gnsq.pc), run against nsqd. The tree is moved after
+// installing: the .pc file must not name the prefix it was installed to.
+func TestInstallAndPkgConfig(t *testing.T) {
+	installed, moved := filepath.Join(t.TempDir(), "installed"), filepath.Join(t.TempDir(), "moved")
+	build := exec.Command(filepath.Join(repoRoot(t), "build.sh"), "install", "PREFIX="+installed)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build.sh install: %v\n%s", err, out)
+	}
+	if err := os.Rename(installed, moved); err != nil {
+		t.Fatal(err)
+	}
+	pc := exec.Command("pkg-config", "--cflags", "--libs", "gnsq")
+	pc.Env = append(os.Environ(), "PKG_CONFIG_PATH="+filepath.Join(moved, "lib", "pkgconfig"))
+	flags, err := pc.Output()
+	if err != nil {
+		t.Fatalf("pkg-config: %v", err)
+	}
+	prog := filepath.Join(t.TempDir(), "producer")
+	args := append([]string{"-std=c99", "-Wall", "-Werror", filepath.Join(repoRoot(t), "examples", "c", "producer.c"), "-o", prog},
+		strings.Fields(string(flags))...)
+	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("cc %v: %v\n%s", args, err, out)
+	}
+	dyn, err := exec.Command("readelf", "-d", prog).Output()
+	if err != nil || !strings.Contains(string(dyn), "Shared library: [libgnsq.so.0]") {
+		t.Errorf("the program does not need libgnsq.so.0 (its SONAME):\n%s", dyn)
+	}
+	nsqd := nsqtest.StartNsqd(t)
+	if out, err := exec.Command(prog, nsqd.TCPAddr, "installed_example").CombinedOutput(); err != nil {
+		t.Fatalf("the installed example failed: %v\n%s", err, out)
+	}
+}
+
+// Shared-library hygiene: SONAME, stripped, and almost no static TLS (a
+// library dlopen()ed after start-up gets what glibc has left: ~1.6 KiB).
+func TestLibraryHygiene(t *testing.T) {
+	lib := filepath.Join(buildDir(t), "lib", "libgnsq.so")
+	dyn, err := exec.Command("readelf", "-dW", lib).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dyn), "Library soname: [libgnsq.so.0]") {
+		t.Errorf("SONAME is not libgnsq.so.0:\n%s", dyn)
+	}
+	sections, err := exec.Command("readelf", "-SW", lib).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sections), " .symtab ") || strings.Contains(string(sections), " .debug_info ") {
+		t.Errorf("the release library is not stripped")
+	}
+	segments, err := exec.Command("readelf", "-lW", lib).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(segments), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[0] == "TLS" {
+			size, err := strconv.ParseUint(strings.TrimPrefix(f[5], "0x"), 16, 64)
+			if err != nil || size > 64 {
+				t.Errorf("static TLS of %s bytes (want <= 64): %s", f[5], line)
+			}
 		}
 	}
 }
