@@ -143,3 +143,95 @@ func TestLibraryHygiene(t *testing.T) {
 		}
 	}
 }
+
+// Item 11: the Go exports (gnsqgo_*, as cgo declares them in
+// build/lib/cgo-exports.h) take the types include/gnsq.h declares for
+// their gnsq_* entry points, up to const (cgo has none) and parameter
+// names. The entry points themselves are compiled against the header
+// (capi/exports_gen.c), so this closes the gap on the Go side.
+func TestGoExportPrototypesMatchHeader(t *testing.T) {
+	header, err := os.ReadFile(filepath.Join(repoRoot(t), "include", "gnsq.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated, err := os.ReadFile(filepath.Join(buildDir(t), "lib", "cgo-exports.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := prototypes(t, string(header), `(?ms)^int\s+gnsq_(\w+)\((.*?)\);`)
+	exported := prototypes(t, string(generated), `(?m)^extern int gnsqgo_(\w+)\((.*?)\);`)
+	if len(exported) < 40 {
+		t.Fatalf("only %d Go exports found in cgo-exports.h: the pattern missed some", len(exported))
+	}
+	for name, types := range exported {
+		want, ok := declared[name]
+		if !ok {
+			t.Errorf("gnsqgo_%s has no gnsq_%s in gnsq.h", name, name)
+			continue
+		}
+		if strings.Join(types, ", ") != strings.Join(want, ", ") {
+			t.Errorf("gnsq_%s: the Go export takes (%s), gnsq.h declares (%s)", name,
+				strings.Join(types, ", "), strings.Join(want, ", "))
+		}
+	}
+}
+
+// prototypes maps each function the pattern finds to its parameter types,
+// normalized: no const, no names, "T **" written "T**"; a closure passed
+// as uintptr_t (the Go side never dereferences it) counts as void*.
+func prototypes(t *testing.T, src, pattern string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(src, -1) {
+		var types []string
+		params := strings.TrimSpace(m[2])
+		if params != "void" && params != "" {
+			for _, p := range strings.Split(params, ",") {
+				types = append(types, paramType(p))
+			}
+		}
+		out[m[1]] = types
+	}
+	return out
+}
+
+// paramType reduces "const char *const *nsqd_addrs" to "char**".
+func paramType(p string) string {
+	var words []string
+	stars := strings.Count(p, "*")
+	for _, w := range strings.Fields(strings.ReplaceAll(p, "*", " ")) {
+		if w != "const" {
+			words = append(words, w)
+		}
+	}
+	if len(words) > 1 {
+		words = words[:len(words)-1] // the parameter's name
+	}
+	typ := strings.Join(words, " ") + strings.Repeat("*", stars)
+	if typ == "uintptr_t" {
+		typ = "void*"
+	}
+	return typ
+}
+
+// capi/exports_gen.c is what capi/genexports makes of the header and the
+// Go exports today (regenerate: go run ./capi/genexports).
+func TestGeneratedEntryPointsUpToDate(t *testing.T) {
+	fresh := filepath.Join(t.TempDir(), "exports_gen.c")
+	gen := exec.Command("go", "run", "./capi/genexports", "-o", fresh)
+	gen.Dir = repoRoot(t)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("genexports: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(repoRoot(t), "capi", "exports_gen.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("capi/exports_gen.c is stale: run go run ./capi/genexports")
+	}
+}
