@@ -24,8 +24,7 @@ func gnsqgo_config_new(out **C.gnsq_config_t) (rc C.int) {
 	if out == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
 	}
-	setHandle(unsafe.Pointer(out), handles.add(gnsq.NewConfig()))
-	return C.GNSQ_OK
+	return addHandle(unsafe.Pointer(out), gnsq.NewConfig())
 }
 
 // configOf returns the config behind cfg; a NULL cfg means the defaults.

@@ -37,8 +37,12 @@ func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
 func (o *consumerObj) handle(m *gnsq.Message) error {
 	m.EnableAsync()
 	o.q.mu.Lock()
-	o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, o.msgs.add(m), m))
-	o.q.mu.Unlock()
+	defer o.q.mu.Unlock()
+	token, ok := o.msgs.add(m)
+	if !ok { // 2^24 - 1 messages in flight: nsqd's RDY limits make it unreachable
+		return errors.New("too many messages in flight to hand out")
+	}
+	o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
 	return nil
 }
 
@@ -80,7 +84,10 @@ func gnsqgo_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd *
 			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, conn: m.ConnID(), id: m.ID, data: []byte(err.Error())})
 		},
 	}
-	setHandle(unsafe.Pointer(out), handles.add(o))
+	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
+		q.free()
+		return rc
+	}
 	return C.GNSQ_OK
 }
 

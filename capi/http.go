@@ -171,7 +171,10 @@ func gnsqgo_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_c
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
-	setHandle(unsafe.Pointer(out), handles.add(o))
+	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
+		o.q.free()
+		return rc
+	}
 	return C.GNSQ_OK
 }
 

@@ -65,7 +65,10 @@ func gnsqgo_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cf
 		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
 		OnConnect: o.connected, OnDisconnect: o.disconnected,
 	}
-	setHandle(unsafe.Pointer(out), handles.add(o))
+	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
+		q.free()
+		return rc
+	}
 	return C.GNSQ_OK
 }
 

@@ -4,7 +4,7 @@ import "sync"
 
 // slotTable keeps values in reusable slots and names each by an id
 //
-//	tag | generation << 32 | slot + 1
+//	tag | generation << slotBits | slot + 1
 //
 // where the bits above the generation must equal tag's. Freeing a slot
 // bumps its generation, so an old id is stale (until the slot has been
@@ -12,10 +12,11 @@ import "sync"
 // need no hashing and, once the table has grown, no allocation. Not safe
 // for concurrent use.
 type slotTable[T any] struct {
-	tag     uint64 // the bits above the generation, in place
-	genMask uint32
-	slots   []slotEntry[T]
-	free    []uint32
+	tag      uint64 // the bits above the generation, in place
+	genMask  uint32
+	slotBits uint // at most 32
+	slots    []slotEntry[T]
+	free     []uint32
 }
 
 type slotEntry[T any] struct {
@@ -24,27 +25,32 @@ type slotEntry[T any] struct {
 	gen  uint32
 }
 
-func (t *slotTable[T]) add(v T) uint64 {
+// add stores v and returns its id; false when all 2^slotBits - 1 slots are taken.
+func (t *slotTable[T]) add(v T) (uint64, bool) {
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
+		if uint64(len(t.slots))+1 >= 1<<t.slotBits {
+			return 0, false
+		}
 		t.slots = append(t.slots, slotEntry[T]{})
 		i = uint32(len(t.slots) - 1)
 	}
 	t.slots[i].val, t.slots[i].used = v, true
-	return t.tag | uint64(t.slots[i].gen)<<32 | uint64(i+1)
+	return t.tag | uint64(t.slots[i].gen)<<t.slotBits | uint64(i+1), true
 }
 
 // entry returns id's slot if id names a value in it.
 func (t *slotTable[T]) entry(id uint64) (*slotEntry[T], uint32) {
-	i := uint32(id) - 1 // a low half of 0 wraps out of range
-	if (id>>32)&^uint64(t.genMask) != t.tag>>32 || int(i) >= len(t.slots) {
+	i := uint32(id&(1<<t.slotBits-1)) - 1 // a slot part of 0 wraps out of range
+	high := id >> t.slotBits
+	if high&^uint64(t.genMask) != t.tag>>t.slotBits || int(i) >= len(t.slots) {
 		return nil, 0
 	}
 	e := &t.slots[i]
-	if !e.used || uint64(e.gen) != (id>>32)&uint64(t.genMask) {
+	if !e.used || uint64(e.gen) != high&uint64(t.genMask) {
 		return nil, 0
 	}
 	return e, i
@@ -88,11 +94,11 @@ type syncSlots[T any] struct {
 	t  slotTable[T]
 }
 
-func newSyncSlots[T any](tag uint64, genMask uint32) *syncSlots[T] {
-	return &syncSlots[T]{t: slotTable[T]{tag: tag, genMask: genMask}}
+func newSyncSlots[T any](tag uint64, genMask uint32, slotBits uint) *syncSlots[T] {
+	return &syncSlots[T]{t: slotTable[T]{tag: tag, genMask: genMask, slotBits: slotBits}}
 }
 
-func (s *syncSlots[T]) add(v T) uint64 {
+func (s *syncSlots[T]) add(v T) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.t.add(v)

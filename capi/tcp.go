@@ -62,7 +62,10 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 		},
 		OnAuth: o.authed,
 	}
-	setHandle(unsafe.Pointer(out), handles.add(o))
+	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
+		q.free()
+		return rc
+	}
 	return C.GNSQ_OK
 }
 

@@ -33,9 +33,13 @@ type waitTicket struct {
 }
 
 // tickets holds the waits and runs in progress; an id is never 0.
-var tickets = newSyncSlots[waitTicket](0, 1<<31-1)
+var tickets = newSyncSlots[waitTicket](0, 1<<31-1, 32)
 
-func newTicket(t waitTicket) C.uint64_t { return C.uint64_t(tickets.add(t)) }
+// newTicket registers t (a thread's wait: never 2^32 at once).
+func newTicket(t waitTicket) C.uint64_t {
+	id, _ := tickets.add(t)
+	return C.uint64_t(id)
+}
 
 // takeTicket removes *id's ticket (if any) and zeroes *id.
 func takeTicket(id *C.uint64_t) (waitTicket, bool) {

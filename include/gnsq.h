@@ -25,6 +25,10 @@
  *    IDENTIFY answer, a message body) are never cut: they are held
  *    whole under a token (*held) for *_read_body(). No function reports a
  *    failure after its side effect happened.
+ *  - Ids: every token (uint64_t: messages, publishes, requests, closes) is
+ *    below 2^53 and every connection id is a uint32_t, so a JavaScript
+ *    number holds them exactly. A freed handle's slot must be reused 2^28
+ *    times before the stale value could name a live object again.
  *  - Threads: every function may be called from any thread. No host code
  *    ever runs on a library thread: results, messages and signals are
  *    queued as events on their handle and handed out by the *_poll()
