@@ -1,15 +1,19 @@
 // Synchronous and bounded publishes (gnsq_producer_publish,
 // gnsq_producer_multipublish, gnsq_producer_publish_bounded).
 //
-// The calling thread never enters Go for them. A thread that returns from
-// a Go call keeps the P it used (in syscall state) until Go's sysmon takes
-// it back, 40-200 us later; at GOMAXPROCS=1 that is the only P, so the
-// goroutine that reads nsqd's answer could not run while the caller
-// waited. Instead the caller copies the publish into a struct pub, queues
-// it on a list that one goroutine (publish.go) drains when an eventfd
-// says so, and waits on the pub's futex word. With more than one P it
-// first checks for the answer for a while, yielding the CPU, because
-// nsqd's answer often comes sooner than a sleeping thread can be woken.
+// The caller copies the publish into a struct pub and waits on the pub's
+// futex word for the outcome, which the library's goroutines record.
+// A thread that returns from a Go call keeps the P it used (in syscall
+// state) until Go's sysmon takes it back, 40-200 us later; at GOMAXPROCS=1
+// that is the only P, so the goroutine that reads nsqd's answer could not
+// run while the caller waited. So with one P (and for bounded publishes,
+// which must not wait for a connection on the caller's thread) the caller
+// never enters Go: it queues the pub on a list that one goroutine
+// (publish.go) drains when an eventfd says so. With more Ps a synchronous
+// publish is sent on the caller's thread (another P reads the answer),
+// and the caller first checks for the answer for a while, yielding the
+// CPU, because nsqd's answer often comes sooner than a sleeping thread
+// can be woken.
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -26,13 +30,14 @@
 #include "publish.h"
 
 void libgnsq_set_detail(const char *msg, size_t n);
+extern void libgnsq_submit_now(struct libgnsq_pub *pub); /* publish.go */
 
 /* How long a waiting publish checks for its answer before it sleeps, when
    the runtime has more than one P (libgnsq_spin_ok). */
 #define SPIN_US 100
 
-/* Set by Go: 1 when GOMAXPROCS > 1, so that a spinning caller cannot hold
-   the P the answer needs. */
+/* Set by Go: 1 when GOMAXPROCS > 1: a caller may then enter Go (another
+   P is there to read the answer) and spin. */
 int32_t libgnsq_spin_ok;
 
 /* The source of the tokens of every handle's events, one counter for the
@@ -92,14 +97,17 @@ static int32_t set_flag_unless(struct libgnsq_pub *pub, int32_t flag, int32_t st
 	return s;
 }
 
-static void wake_sleeper(struct libgnsq_pub *pub, int32_t old) {
-	if (old & PUB_SLEEPING) syscall(SYS_futex, &pub->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+/* Wakes the caller if it sleeps waiting for flag (old: the state before
+   flag was set). */
+static void wake_sleeper(struct libgnsq_pub *pub, int32_t old, int32_t flag) {
+	if ((old & PUB_SLEEPING) && (__atomic_load_n(&pub->awaited, __ATOMIC_ACQUIRE) & flag))
+		syscall(SYS_futex, &pub->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 int libgnsq_claim_pub(struct libgnsq_pub *pub) {
 	int32_t old = set_flag_unless(pub, PUB_SENT, PUB_ABANDONED);
 	if (old & PUB_ABANDONED) return 0;
-	wake_sleeper(pub, old); /* a bounded wait may detach now */
+	wake_sleeper(pub, old, PUB_SENT); /* a bounded wait may detach now */
 	return 1;
 }
 
@@ -111,7 +119,7 @@ int32_t libgnsq_finish_pub(struct libgnsq_pub *pub, int32_t rc, const char *deta
 		pub->detail_len = len;
 	}
 	old = __atomic_fetch_or(&pub->state, PUB_DONE, __ATOMIC_ACQ_REL);
-	wake_sleeper(pub, old);
+	wake_sleeper(pub, old, PUB_DONE);
 	return old;
 }
 
@@ -155,6 +163,7 @@ static int32_t wait_pub(struct libgnsq_pub *pub, int32_t want, int64_t deadline_
 	int32_t s;
 	int64_t spin_until = now_us() + SPIN_US;
 	if (deadline_us >= 0 && spin_until > deadline_us) spin_until = deadline_us;
+	__atomic_store_n(&pub->awaited, want, __ATOMIC_RELEASE); /* before PUB_SLEEPING is set */
 	if (__atomic_load_n(&libgnsq_spin_ok, __ATOMIC_RELAXED)) {
 		while (!((s = __atomic_load_n(&pub->state, __ATOMIC_ACQUIRE)) & want) && now_us() < spin_until) sched_yield();
 	}
@@ -222,7 +231,10 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 			}
 		}
 	} else {
-		submit(pub);
+		if (__atomic_load_n(&libgnsq_spin_ok, __ATOMIC_RELAXED))
+			libgnsq_submit_now(pub);
+		else
+			submit(pub);
 		s = wait_pub(pub, PUB_DONE, deadline);
 	}
 	if (!(s & PUB_DONE)) s = set_flag_unless(pub, PUB_ABANDONED, PUB_DONE);

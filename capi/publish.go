@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -15,10 +16,12 @@ import (
 	gnsq "github.com/libgnsq/libgnsq/core"
 )
 
-// Synchronous and bounded publishes come from publish.c as C structs on a
-// list, announced through an eventfd, so that the calling thread never
-// enters Go for them (publish.c says why). One goroutine drains the list
-// and starts a goroutine per publish (each may wait for a connection).
+// Synchronous and bounded publishes come from publish.c as C structs:
+// with one P on a list, announced through an eventfd, so that the calling
+// thread never enters Go for them (publish.c says why); one goroutine
+// drains the list and starts a goroutine per publish (each may wait for a
+// connection). With more Ps a synchronous publish is handed over on the
+// caller's thread (libgnsq_submit_now), which saves the goroutine's wake-up.
 
 func init() {
 	fd := C.libgnsq_submit_fd()
@@ -53,6 +56,18 @@ func drainPubs(f *os.File) {
 			pub = next
 		}
 	}
+}
+
+// libgnsq_submit_now runs submitPub on the calling C thread.
+//
+//export libgnsq_submit_now
+func libgnsq_submit_now(pub *C.struct_libgnsq_pub) {
+	defer func() {
+		if r := recover(); r != nil {
+			finishPub(pub, C.GNSQ_E_INTERNAL, fmt.Sprintf("libgnsq internal error: %v", r))
+		}
+	}()
+	submitPub(pub)
 }
 
 // submitPub hands one publish to its producer; its outcome is recorded in

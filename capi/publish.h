@@ -28,6 +28,7 @@ struct libgnsq_pub {
 	char *topic;
 	uint8_t *data; /* the n bodies back to back */
 	int32_t state;
+	int32_t awaited; /* the flags the sleeping caller waits for: only they wake it */
 	int32_t refs; /* the caller and the library; freed by the last */
 	int32_t rc;
 	char *detail;
