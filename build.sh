@@ -214,10 +214,15 @@ install_lib() {
 	write_pc "$prefix/lib/pkgconfig/gnsq.pc" relocatable
 }
 
+# bench-c: the C benchmarks with the client programs at the defaults,
+# at GOMAXPROCS=1, and pinned to one CPU (a 1-CPU container).
 bench_c() {
 	build
-	log "running bench/c/run.sh (needs jq and perl)"
-	"$ROOT/bench/c/run.sh"
+	local client_env
+	for client_env in "" "GOMAXPROCS=1" "taskset -c 0"; do
+		log "running bench/c/run.sh with client environment '${client_env:-defaults}' (needs jq and perl)"
+		CLIENT_ENV="$client_env" "$ROOT/bench/c/run.sh"
+	done
 }
 
 bench() {

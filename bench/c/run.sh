@@ -6,6 +6,8 @@
 #
 #   bench/c/run.sh                 # 5 rounds
 #   ROUNDS=3 N=200000 RDY=2500 M=20000 bench/c/run.sh
+#   CLIENT_ENV="GOMAXPROCS=1" bench/c/run.sh    # the client programs at one P
+#   CLIENT_ENV="taskset -c 0" bench/c/run.sh    # the client programs on one CPU
 #
 # Needs build/lib/libgnsq.so and build/bin/nsqd (./build.sh build), cc,
 # curl, jq and perl. Compiles the two programs into build/bench/.
@@ -130,6 +132,13 @@ settle() {
 
 field() { tr " " "\n" | sed -n "s/^$1=//p" | head -n1; }
 
+# client runs a client program under CLIENT_ENV (e.g. "GOMAXPROCS=1" or
+# "taskset -c 0"); nsqd is not affected.
+client() {
+	# shellcheck disable=SC2086 # CLIENT_ENV is words on purpose
+	env ${CLIENT_ENV:-} "$@"
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Consume variants: <respond action>.<wait>. The blocking poll is the one
@@ -148,9 +157,9 @@ for r in $(seq 1 "$ROUNDS"); do
 		fill "$topic" "$FILL"
 		settle
 		if [ "$v" = go ]; then
-			line=$("$OUT/gobench" consume "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY")
+			line=$(client "$OUT/gobench" consume "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY")
 		else
-			line=$("$OUT/consume_bench" "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY" "$mode" "$wait")
+			line=$(client "$OUT/consume_bench" "127.0.0.1:$TCP" "$topic" bench "$N" "$RDY" "$mode" "$wait")
 		fi
 		answered=$(echo "$line" | field answered)
 		sleep 0.2 # let nsqd process the FINs and the disconnect
@@ -171,9 +180,9 @@ for r in $(seq 1 "$ROUNDS"); do
 		topic="pbench_${r}_$v"
 		settle
 		if [ "$v" = pub ]; then
-			line=$("$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
+			line=$(client "$OUT/publish_bench" "127.0.0.1:$TCP" "$topic" "$M" sync)
 		else
-			line=$("$OUT/gobench" publish "127.0.0.1:$TCP" "$topic" "$M")
+			line=$(client "$OUT/gobench" publish "127.0.0.1:$TCP" "$topic" "$M")
 		fi
 		count=$(curl -fsS "http://127.0.0.1:$HTTP/stats?format=json&topic=$topic" | jq -r '.topics[0].message_count')
 		if [ "$count" != "$M" ]; then
@@ -183,6 +192,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		api "topic/delete?topic=$topic"
 		echo "round $r: $line" >&2
 		echo "$line" | field us_per_call >>"$WORK/$v"
+		echo "$line" | field cpu_us_per_call >>"$WORK/$v.cpu"
 	done
 done
 
@@ -192,12 +202,15 @@ ffd=$(median <"$WORK/finish.fd")
 gocons=$(median <"$WORK/go")
 pub=$(median <"$WORK/pub")
 gopub=$(median <"$WORK/gopub")
+pubcpu=$(median <"$WORK/pub.cpu")
+gopubcpu=$(median <"$WORK/gopub.cpu")
 ratio() { echo "$1 $2" | awk '{ printf "%.3f", $1 / $2 }'; }
+printf 'Client programs run with: %s\n' "${CLIENT_ENV:-(defaults)}"
 printf 'Consume, %d msgs, max_in_flight %d, median of %d rounds (msg/s):\n' "$N" "$RDY" "$ROUNDS"
 printf '  Go Consumer                 %.0f\n' "$gocons"
 printf '  C, blocking poll + FINISH      %.0f  (%sx Go)\n' "$fin" "$(ratio "$fin" "$gocons")"
 printf '  C, blocking poll + HANDLER_OK  %.0f  (%sx Go)\n' "$hok" "$(ratio "$hok" "$gocons")"
 printf '  C, notify fd     + FINISH      %.0f  (%sx Go)\n' "$ffd" "$(ratio "$ffd" "$gocons")"
-printf 'Sync publish, 100 B, %d calls, median of %d rounds (us/call):\n' "$M" "$ROUNDS"
-printf '  Go Producer  %.2f\n' "$gopub"
-printf '  C            %.2f  (%+.2f us over Go)\n' "$pub" "$(echo "$pub $gopub" | awk '{ print $1 - $2 }')"
+printf 'Sync publish, 100 B, %d calls, median of %d rounds (us/call; process CPU us/call):\n' "$M" "$ROUNDS"
+printf '  Go Producer  %.2f  (cpu %.2f)\n' "$gopub" "$gopubcpu"
+printf '  C            %.2f  (cpu %.2f; %sx Go publishes/s)\n' "$pub" "$pubcpu" "$(ratio "$gopub" "$pub")"

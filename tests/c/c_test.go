@@ -86,6 +86,12 @@ func TestCAPIUnderAddressSanitizer(t *testing.T) {
 	checkAllRan(t, run(t, startServers(t), "api_test_asan", "ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=0:abort_on_error=1"))
 }
 
+// At GOMAXPROCS=1 (a 1-CPU container) synchronous publishes take another
+// path (publish.c): the caller never enters Go.
+func TestCAPIAtOneP(t *testing.T) {
+	checkAllRan(t, run(t, startServers(t), "api_test", "GOMAXPROCS=1"))
+}
+
 func TestCAPIWithCgocheck2(t *testing.T) {
 	checkAllRan(t, run(t, startServers(t), "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
 }
