@@ -1,6 +1,7 @@
 package main
 
 /*
+#include "os.h"
 #include "publish.h"
 */
 import "C"
@@ -55,11 +56,11 @@ type eventQueue struct {
 }
 
 func newEventQueue() (*eventQueue, error) {
-	var fds [2]int
-	if err := syscall.Pipe2(fds[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		return nil, err
+	var cfds [2]C.int
+	if rc := C.libgnsq_os_pipe(&cfds[0]); rc != 0 {
+		return nil, syscall.Errno(-rc)
 	}
-	q := &eventQueue{rfd: fds[0], wfd: fds[1], held: map[uint64][]byte{}}
+	q := &eventQueue{rfd: int(cfds[0]), wfd: int(cfds[1]), held: map[uint64][]byte{}}
 	q.mask.Store(^uint32(0))
 	return q, nil
 }

@@ -9,24 +9,21 @@
 // run while the caller waited. So with one P (and for bounded publishes,
 // which must not wait for a connection on the caller's thread) the caller
 // never enters Go: it queues the pub on a list that one goroutine
-// (publish.go) drains when an eventfd says so. With more Ps a synchronous
+// (publish.go) drains when a doorbell fd says so. With more Ps a synchronous
 // publish is sent on the caller's thread (another P reads the answer),
 // and the caller first checks for the answer for a while, yielding the
 // CPU, because nsqd's answer often comes sooner than a sleeping thread
 // can be woken.
-#include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "exports.h"
+#include "os.h"
 #include "publish.h"
 
 void libgnsq_set_detail(const char *msg, size_t n);
@@ -53,7 +50,7 @@ static int submit_fd = -1;
 
 /* Called once by Go at load: the eventfd its goroutine waits on. */
 int libgnsq_submit_fd(void) {
-	if (submit_fd < 0) submit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (submit_fd < 0) submit_fd = libgnsq_os_doorbell();
 	return submit_fd;
 }
 
@@ -101,7 +98,7 @@ static int32_t set_flag_unless(struct libgnsq_pub *pub, int32_t flag, int32_t st
    flag was set). */
 static void wake_sleeper(struct libgnsq_pub *pub, int32_t old, int32_t flag) {
 	if ((old & PUB_SLEEPING) && (__atomic_load_n(&pub->awaited, __ATOMIC_ACQUIRE) & flag))
-		syscall(SYS_futex, &pub->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		libgnsq_os_wake(&pub->state);
 }
 
 int libgnsq_claim_pub(struct libgnsq_pub *pub) {
@@ -178,7 +175,7 @@ static int32_t wait_pub(struct libgnsq_pub *pub, int32_t want, int64_t deadline_
 			ts.tv_nsec = (left % 1000000) * 1000;
 			tsp = &ts;
 		}
-		syscall(SYS_futex, &pub->state, FUTEX_WAIT_PRIVATE, s | PUB_SLEEPING, tsp, NULL, 0);
+		libgnsq_os_wait(&pub->state, s | PUB_SLEEPING, tsp);
 	}
 	return __atomic_and_fetch(&pub->state, ~PUB_SLEEPING, __ATOMIC_ACQ_REL);
 }

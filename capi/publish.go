@@ -17,7 +17,7 @@ import (
 )
 
 // Synchronous and bounded publishes come from publish.c as C structs:
-// with one P on a list, announced through an eventfd, so that the calling
+// with one P on a list, announced through a doorbell fd, so that the calling
 // thread never enters Go for them (publish.c says why); one goroutine
 // drains the list and starts a goroutine per publish (each may wait for a
 // connection). With more Ps a synchronous publish is handed over on the
@@ -46,7 +46,7 @@ func drainPubs(f *os.File) {
 	var b [8]byte
 	for {
 		if _, err := f.Read(b[:]); err != nil {
-			time.Sleep(time.Millisecond) // not expected from an eventfd; never spin on it
+			time.Sleep(time.Millisecond) // not expected from the doorbell; never spin on it
 			continue
 		}
 		updateSpin()
