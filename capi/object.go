@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +99,7 @@ func (o *object) responded(conn uint32, data []byte) {
 }
 
 func (o *object) authed(c *gnsq.NsqdTCPClient, resp *gnsq.AuthResponse) {
-	js, _ := json.Marshal(resp)
-	o.q.push(event{typ: C.GNSQ_EV_AUTH, conn: c.ID(), data: js})
+	o.q.push(event{typ: C.GNSQ_EV_AUTH, conn: c.ID(), data: resp.Raw})
 }
 
 // handleObj is a producer, consumer, TCP or HTTP client behind a handle.

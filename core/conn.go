@@ -49,6 +49,8 @@ type IdentifyResponse struct {
 	AuthRequired        bool   `json:"auth_required"`
 	OutputBufferSize    int    `json:"output_buffer_size"`
 	OutputBufferTimeout int64  `json:"output_buffer_timeout"`
+
+	Raw []byte `json:"-"` // the answer as nsqd sent it (fields not above too)
 }
 
 // AuthResponse is nsqd's answer to AUTH.
@@ -56,6 +58,8 @@ type AuthResponse struct {
 	Identity        string `json:"identity"`
 	IdentityURL     string `json:"identity_url"`
 	PermissionCount int    `json:"permission_count"`
+
+	Raw []byte `json:"-"` // the answer as nsqd sent it
 }
 
 // Response is one frame read by ReadResponse, decoded.
@@ -257,7 +261,7 @@ func (c *NsqdTCPClient) identifyAndUpgrade() (*IdentifyResponse, error) {
 		}
 		return nil, nil
 	}
-	resp := &IdentifyResponse{}
+	resp := &IdentifyResponse{Raw: data}
 	if err := json.Unmarshal(data, resp); err != nil {
 		return nil, &ProtocolError{Reason: fmt.Sprintf("IDENTIFY response is not JSON: %.64q", data)}
 	}
@@ -316,9 +320,7 @@ func (c *NsqdTCPClient) identifyRequest() *IdentifyRequest {
 	if cfg.OutputBufferTimeout < 0 {
 		req.OutputBufferTimeout = -1
 	}
-	if cfg.Deflate {
-		req.DeflateLevel = cfg.DeflateLevel
-	}
+	req.DeflateLevel = cfg.DeflateLevel // sent always, like gnsq; nsqd reads it only with deflate
 	return req
 }
 
@@ -459,7 +461,7 @@ func (c *NsqdTCPClient) Auth() (*AuthResponse, error) {
 		}
 		return nil, err
 	}
-	resp := &AuthResponse{}
+	resp := &AuthResponse{Raw: data}
 	if err := json.Unmarshal(data, resp); err != nil {
 		return nil, &ProtocolError{Reason: "AUTH response is not JSON"}
 	}
