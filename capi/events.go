@@ -29,7 +29,7 @@ type event struct {
 
 // alwaysQueued are the event types a mask cannot turn off (outcomes).
 const alwaysQueued = 1<<C.GNSQ_EV_MESSAGE | 1<<C.GNSQ_EV_PUBLISHED | 1<<C.GNSQ_EV_CLOSED |
-	1<<C.GNSQ_EV_HTTP_DONE | 1<<C.GNSQ_EV_CONNECT_DONE
+	1<<C.GNSQ_EV_HTTP_DONE | 1<<C.GNSQ_EV_CONNECT_DONE | 1<<C.GNSQ_EV_STEP_DONE
 
 // eventQueue is a handle's queue of events, polled by the host, with the
 // notify pipe written when it goes from empty to non-empty. Blocking
@@ -320,9 +320,14 @@ func (q *eventQueue) closePipeLocked() {
 }
 
 // holdable: event types whose data is held when it does not fit (message
-// bodies, HTTP and IDENTIFY answers); the data of the others is a short text.
+// bodies, HTTP, IDENTIFY and AUTH answers, frames); the data of the others
+// is a short text.
 func holdable(typ int32) bool {
-	return typ == C.GNSQ_EV_MESSAGE || typ == C.GNSQ_EV_GIVING_UP || typ == C.GNSQ_EV_HTTP_DONE || typ == C.GNSQ_EV_CONNECT_DONE
+	switch typ {
+	case C.GNSQ_EV_MESSAGE, C.GNSQ_EV_GIVING_UP, C.GNSQ_EV_HTTP_DONE, C.GNSQ_EV_CONNECT_DONE, C.GNSQ_EV_STEP_DONE:
+		return true
+	}
+	return false
 }
 
 // errorEvent is a GNSQ_EV_ERROR for err.

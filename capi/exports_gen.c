@@ -243,6 +243,18 @@ int gnsq_producer_wakeup(gnsq_producer_t *p) {
 	return gnsqgo_producer_wakeup(p);
 }
 
+extern int gnsqgo_tcp_auth(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
+int gnsq_tcp_auth(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_auth(out, out_len, held, c);
+}
+
+extern int gnsqgo_tcp_auth_async(uint64_t *token, gnsq_tcp_t *c);
+int gnsq_tcp_auth_async(uint64_t *token, gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_auth_async(token, c);
+}
+
 extern int gnsqgo_tcp_close(gnsq_tcp_t *c, int timeout_ms);
 int gnsq_tcp_close(gnsq_tcp_t *c, int timeout_ms) {
 	LIBGNSQ_GUARD_FORK();
@@ -285,6 +297,24 @@ int gnsq_tcp_free(gnsq_tcp_t *c) {
 	return gnsqgo_tcp_free(c);
 }
 
+extern int gnsqgo_tcp_identify(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
+int gnsq_tcp_identify(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_identify(out, out_len, held, c);
+}
+
+extern int gnsqgo_tcp_identify_async(uint64_t *token, gnsq_tcp_t *c);
+int gnsq_tcp_identify_async(uint64_t *token, gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_identify_async(token, c);
+}
+
+extern int gnsqgo_tcp_listen(gnsq_tcp_t *c);
+int gnsq_tcp_listen(gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_listen(c);
+}
+
 extern int gnsqgo_tcp_multipublish(gnsq_tcp_t *c, const char *topic, const void *const *bodies, const size_t *lens, size_t n);
 int gnsq_tcp_multipublish(gnsq_tcp_t *c, const char *topic, const void *const *bodies, const size_t *lens, size_t n) {
 	LIBGNSQ_GUARD_FORK();
@@ -309,6 +339,18 @@ int gnsq_tcp_notify_fd(int *fd, gnsq_tcp_t *c) {
 	return gnsqgo_tcp_notify_fd(fd, c);
 }
 
+extern int gnsqgo_tcp_open(gnsq_tcp_t *c);
+int gnsq_tcp_open(gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_open(c);
+}
+
+extern int gnsqgo_tcp_open_async(uint64_t *token, gnsq_tcp_t *c);
+int gnsq_tcp_open_async(uint64_t *token, gnsq_tcp_t *c) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_open_async(token, c);
+}
+
 extern int gnsqgo_tcp_publish(gnsq_tcp_t *c, const char *topic, const void *body, size_t len, int64_t defer_ms);
 int gnsq_tcp_publish(gnsq_tcp_t *c, const char *topic, const void *body, size_t len, int64_t defer_ms) {
 	LIBGNSQ_GUARD_FORK();
@@ -319,6 +361,18 @@ extern int gnsqgo_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t
 int gnsq_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t n) {
 	LIBGNSQ_GUARD_FORK();
 	return gnsqgo_tcp_read_body(c, token, dst, n);
+}
+
+extern int gnsqgo_tcp_read_response(int32_t *frame_type, uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c, int timeout_ms);
+int gnsq_tcp_read_response(int32_t *frame_type, uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c, int timeout_ms) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_read_response(frame_type, out, out_len, held, c, timeout_ms);
+}
+
+extern int gnsqgo_tcp_read_response_async(uint64_t *token, gnsq_tcp_t *c, int timeout_ms);
+int gnsq_tcp_read_response_async(uint64_t *token, gnsq_tcp_t *c, int timeout_ms) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_tcp_read_response_async(token, c, timeout_ms);
 }
 
 extern int gnsqgo_tcp_ready(gnsq_tcp_t *c, int count);

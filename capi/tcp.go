@@ -6,10 +6,8 @@ package main
 import "C"
 
 import (
-	"encoding/json"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -18,9 +16,18 @@ import (
 
 type tcpObj struct {
 	object
-	c             *gnsq.NsqdTCPClient
-	reader        sync.WaitGroup // the connect and the frame reader
-	connectCalled atomic.Bool
+	c *gnsq.NsqdTCPClient
+	// reader counts the steps running (see begin), their reads and the
+	// frame reader: close waits for them, so their events precede CLOSED.
+	reader sync.WaitGroup
+
+	mu        sync.Mutex
+	step      string // the step running, "" if none
+	listening bool   // the frame reader owns the socket
+	shut      bool   // shutdown began: no step starts
+	// pending is a read that outlasted its read_response: its frame goes
+	// to the next read_response, or to the frame reader (steps only).
+	pending chan readResult
 }
 
 func tcpOf(c *C.gnsq_tcp_t) (*tcpObj, C.int) { return openHandle[*tcpObj](unsafe.Pointer(c)) }
@@ -72,19 +79,12 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 //export gnsqgo_tcp_connect
 func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, held *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := tcpOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
 	if out == nil && n > 0 {
 		return failCode(C.GNSQ_E_INVALID_ARG, "out is NULL")
 	}
-	if rc := o.claimConnect(); rc != C.GNSQ_OK {
+	o, _, js, rc := runStep(c, "connect", (*tcpObj).connect)
+	if rc != C.GNSQ_OK {
 		return rc
-	}
-	js, err := o.connect()
-	if err != nil {
-		return fail(err)
 	}
 	return o.q.answer(js, out, n, held)
 }
@@ -92,72 +92,41 @@ func gnsqgo_tcp_connect(out *C.uint8_t, n C.size_t, held *C.uint64_t, c *C.gnsq_
 //export gnsqgo_tcp_connect_async
 func gnsqgo_tcp_connect_async(token *C.uint64_t, c *C.gnsq_tcp_t) (rc C.int) {
 	defer recoverInto(&rc)
-	o, rc := tcpOf(c)
-	if rc != C.GNSQ_OK {
-		return rc
-	}
-	if token == nil {
-		return failCode(C.GNSQ_E_INVALID_ARG, "token is NULL")
-	}
-	if rc := o.claimConnect(); rc != C.GNSQ_OK {
-		return rc
-	}
-	tok := o.q.nextToken()
-	o.reader.Add(1) // close waits for the connect, so its event comes before CLOSED
-	go func() {
-		defer o.reader.Done()
-		ev := event{typ: C.GNSQ_EV_CONNECT_DONE, token: tok}
-		if js, err := o.connect(); err != nil {
-			ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
-		} else {
-			ev.data = js
-		}
-		o.q.push(ev)
-	}()
-	*token = C.uint64_t(tok)
-	return C.GNSQ_OK
+	return startStep(token, c, C.GNSQ_EV_CONNECT_DONE, "connect", (*tcpObj).connect)
 }
 
-// claimConnect lets the first connect through: a client connects once.
-func (o *tcpObj) claimConnect() C.int {
-	if !o.connectCalled.CompareAndSwap(false, true) {
-		return failCode(C.GNSQ_E_INVALID_ARG, "connect was already called on this client")
+// connect is gnsq_tcp_connect: open, identify, listen.
+func (o *tcpObj) connect() (int64, []byte, error) {
+	if _, _, err := o.open(); err != nil {
+		return 0, nil, err
 	}
-	return C.GNSQ_OK
-}
-
-// connect connects, identifies and upgrades, then starts the reader; it
-// returns nsqd's IDENTIFY answer as JSON (nil for a plain OK).
-func (o *tcpObj) connect() ([]byte, error) {
-	if err := o.c.Connect(); err != nil {
-		return nil, err
-	}
-	resp, err := o.c.Identify()
+	_, js, err := o.identify()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	var js []byte
-	if resp != nil {
-		js, _ = json.Marshal(resp)
-	}
-	o.reader.Add(1)
-	go o.read()
-	return js, nil
+	_, _, err = o.listen()
+	return 0, js, err
 }
 
-// read turns frames into events until the connection ends.
-func (o *tcpObj) read() {
+// read turns frames into events until the connection ends, starting with
+// the frame of a pending read, if any.
+func (o *tcpObj) read(pending <-chan readResult) {
 	defer o.reader.Done()
 	for {
-		resp, err := o.c.ReadResponse()
-		if err != nil {
-			if errors.Is(err, gnsq.ErrNotConnected) {
-				err = nil // closed on purpose (after a fatal error frame, already reported)
+		var r readResult
+		if pending != nil {
+			r, pending = <-pending, nil
+		} else {
+			r.resp, r.err = o.c.ReadResponse()
+		}
+		if r.err != nil {
+			if errors.Is(r.err, gnsq.ErrNotConnected) {
+				r.err = nil // closed on purpose (after a fatal error frame, already reported)
 			}
-			o.disconnected(o.c.ID(), o.c.Address(), err)
+			o.disconnected(o.c.ID(), o.c.Address(), r.err)
 			return
 		}
-		if m := resp.Message; m != nil {
+		if m := r.resp.Message; m != nil {
 			o.q.push(messageEvent(C.GNSQ_EV_MESSAGE, o.q.nextToken(), m))
 		}
 	}
@@ -334,8 +303,12 @@ func gnsqgo_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
 	return notifyFD[*tcpObj](fd, unsafe.Pointer(c))
 }
 
-// shutdown closes the socket and waits for the reader.
+// shutdown stops new steps, closes the socket (which ends the running
+// ones) and waits for the steps and the reader.
 func (o *tcpObj) shutdown(timeout time.Duration) bool {
+	o.mu.Lock()
+	o.shut = true
+	o.mu.Unlock()
 	o.c.CloseStream()
 	return gnsq.WaitGroupWithin(&o.reader, timeout)
 }

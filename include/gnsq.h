@@ -133,7 +133,8 @@ enum {
     GNSQ_EV_PUBLISHED = 12,   /* an async publish completed: token, code (0 = nsqd answered OK) */
     GNSQ_EV_HTTP_DONE = 13,   /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
     GNSQ_EV_CONNECT_DONE = 14,/* gnsq_tcp_connect_async() completed: token, code (0 = connected), data = nsqd's IDENTIFY answer (JSON, empty for a plain OK) or the error text */
-    GNSQ_EV_LOG = 15          /* a log record at the config's log_level or above: value = GNSQ_LOG_*, data = "<component> <text>" where the component ("gnsq.consumer.topic.channel") has no spaces and attempts = its length */
+    GNSQ_EV_LOG = 15,         /* a log record at the config's log_level or above: value = GNSQ_LOG_*, data = "<component> <text>" where the component ("gnsq.consumer.topic.channel") has no spaces and attempts = its length */
+    GNSQ_EV_STEP_DONE = 16    /* a gnsq_tcp_*_async() step completed: token, code (0 = done), value = read_response's frame type, data = the step's answer or the error text */
 };
 
 /**
@@ -615,6 +616,40 @@ int gnsq_consumer_free(gnsq_consumer_t *c);
 
 /* ---- Low-level TCP client -------------------------------------------- */
 
+/*
+ * gnsq's NsqdTCPClient, in its steps or in one call:
+ *
+ *   gnsq_tcp_open()           gnsq's connect(): TCP connect, the magic "  V2"
+ *   gnsq_tcp_identify()       identify(): IDENTIFY, upgrades, AUTH if needed
+ *   gnsq_tcp_auth()           auth()
+ *   gnsq_tcp_read_response()  read_response(): one frame
+ *   gnsq_tcp_listen()         listen(), in the background: frames become events
+ *   gnsq_tcp_connect()        open + identify + listen
+ *
+ * and the commands (subscribe ... cls), which only write: the answer is
+ * the next frame, read by read_response() or, once listening, a
+ * RESPONSE/ERROR event. One step runs at a time on a client (another
+ * one, also from another thread, fails with GNSQ_E_INVALID_ARG), and
+ * none once listening (GNSQ_E_INVALID_ARG: the frames are events). Each step that waits for nsqd also has an *_async
+ * form for event loops (under gevent the server that must answer may run
+ * on the caller's thread): on success *token identifies it and exactly
+ * one GNSQ_EV_STEP_DONE event with that token follows (before
+ * GNSQ_EV_CLOSED if the client is closed meanwhile), with code 0 and
+ * data = what the blocking form copies out (held under the token when it
+ * does not fit the poll buffer: gnsq_tcp_read_body()), or the error's
+ * code and text; on failure no event follows. STEP_DONE is not
+ * CONNECT_DONE because a step leaves the client where the step took it
+ * (CONNECT_DONE means listening); the token says which call it was, so
+ * value carries the read's frame type instead.
+ *
+ * Frames read by either way fire gnsq's signals as events: RESPONSE
+ * (also the IDENTIFY answer and heartbeats) and ERROR, AUTH; messages
+ * become MESSAGE events only once listening (read_response returns them).
+ */
+
+/** Frame types of gnsq_tcp_read_response() (nsqd's numbers, gnsq's FRAME_TYPE_*). */
+enum { GNSQ_FRAME_RESPONSE = 0, GNSQ_FRAME_ERROR = 1, GNSQ_FRAME_MESSAGE = 2 };
+
 /**
  * Creates an unconnected client of nsqd at addr ("host:port") with cfg's
  * connection options (NULL: defaults; copied). gnsq's close() is
@@ -623,15 +658,82 @@ int gnsq_consumer_free(gnsq_consumer_t *c);
 int gnsq_tcp_new(gnsq_tcp_t **out, const char *addr, const gnsq_config_t *cfg);
 
 /**
- * Connects (dial_timeout), sends IDENTIFY and performs the upgrades nsqd
- * agreed to (TLS, Snappy/Deflate) and AUTH, then starts reading: every
- * frame from then on becomes an event (MESSAGE with the message's token
- * and id, RESPONSE, ERROR; DISCONNECTED when the connection ends). Copies
- * nsqd's IDENTIFY answer (JSON) into out and returns its length (0 if nsqd
- * answered a plain OK); an answer longer than out_len is held whole under
- * *held instead (read it with gnsq_tcp_read_body(); held may be NULL:
- * then it is dropped), and the return is still its length. Blocks; a
- * failure closes the connection.
+ * gnsq's connect(): connects (dial_timeout) and sends the magic "  V2".
+ * A no-op on an open connection; GNSQ_E_CLOSED once the connection was
+ * closed (a client connects once). Blocks.
+ */
+int gnsq_tcp_open(gnsq_tcp_t *c);
+
+/** gnsq_tcp_open() without waiting: one GNSQ_EV_STEP_DONE with *token follows (see above). */
+int gnsq_tcp_open_async(uint64_t *token, gnsq_tcp_t *c);
+
+/**
+ * gnsq's identify(): sends IDENTIFY (gnsq's fields from cfg, plus
+ * msg_timeout when set), reads nsqd's answer, performs the upgrades nsqd
+ * agreed to (TLS, then Snappy or Deflate) and, when nsqd requires it,
+ * AUTH with cfg's auth_secret (GNSQ_E_AUTH without one; GNSQ_EV_AUTH is
+ * queued). Copies nsqd's answer as it sent it (JSON) into out and returns
+ * its length, 0 if nsqd answered a plain OK; an answer longer than
+ * out_len is held whole under *held (gnsq_tcp_read_body(); held NULL:
+ * dropped), see "Buffers". nsqd's error frame gives its code (GNSQ_E_NSQ,
+ * detail "E_... text"). A failure closes the connection. Blocks (at most
+ * about cfg's timeout per answer while heartbeats are on).
+ */
+int gnsq_tcp_identify(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
+
+/** gnsq_tcp_identify() without waiting: one GNSQ_EV_STEP_DONE with *token follows, data = the answer. */
+int gnsq_tcp_identify_async(uint64_t *token, gnsq_tcp_t *c);
+
+/**
+ * gnsq's auth(): sends AUTH with cfg's auth_secret and copies nsqd's
+ * answer (JSON, as sent) like gnsq_tcp_identify(); queues GNSQ_EV_AUTH
+ * with it. nsqd's refusal gives GNSQ_E_AUTH (detail "E_AUTH_FAILED ...",
+ * without the secret). Blocks.
+ */
+int gnsq_tcp_auth(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
+
+/** gnsq_tcp_auth() without waiting: one GNSQ_EV_STEP_DONE with *token follows, data = the answer. */
+int gnsq_tcp_auth_async(uint64_t *token, gnsq_tcp_t *c);
+
+/**
+ * gnsq's read_response(): reads one frame, waiting at most timeout_ms
+ * (< 0: no limit, 0: only a frame already received). Sets *frame_type
+ * (GNSQ_FRAME_*), copies the frame's data as nsqd sent it into out and
+ * returns its length; data longer than out_len is held whole under *held
+ * (see "Buffers"). The data of a message frame is the message as on the
+ * wire (gnsq's protocol.unpack_message decodes it): timestamp (8 bytes,
+ * big-endian ns), attempts (2, big-endian), id (16), body; it counts as
+ * in flight until gnsq_tcp_finish()/gnsq_tcp_requeue(). A heartbeat is
+ * answered with NOP and returned ("_heartbeat_"). An error frame is
+ * returned, not failed (its data is "E_... text"); a fatal one closes
+ * the connection, as in gnsq. GNSQ_E_TIMEOUT when no frame came in time:
+ * the read goes on, the connection stays up, and its frame is the next
+ * read_response's (or listen's first); identify and auth are refused
+ * until then. GNSQ_E_CONNECTION when the connection is gone (or not
+ * open); GNSQ_E_PROTOCOL for a malformed frame (the connection closes).
+ */
+int gnsq_tcp_read_response(int32_t *frame_type, uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c, int timeout_ms);
+
+/**
+ * gnsq_tcp_read_response() without waiting: one GNSQ_EV_STEP_DONE with
+ * *token follows, value = the frame type, data = the frame's data (or
+ * code GNSQ_E_TIMEOUT after timeout_ms, the read going on as above).
+ */
+int gnsq_tcp_read_response_async(uint64_t *token, gnsq_tcp_t *c, int timeout_ms);
+
+/**
+ * gnsq's listen(), without blocking: starts reading in the background
+ * (after a pending read_response's frame): every frame becomes an event
+ * (MESSAGE with the message's token and id, RESPONSE, ERROR;
+ * DISCONNECTED when the connection ends). GNSQ_E_CONNECTION if the
+ * connection is not open.
+ */
+int gnsq_tcp_listen(gnsq_tcp_t *c);
+
+/**
+ * gnsq_tcp_open(), gnsq_tcp_identify() (same out, out_len, held and
+ * answer), then gnsq_tcp_listen(). Blocks; a failure closes the
+ * connection.
  */
 int gnsq_tcp_connect(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c);
 
@@ -642,13 +744,13 @@ int gnsq_tcp_connect(uint8_t *out, size_t out_len, uint64_t *held, gnsq_tcp_t *c
  */
 int gnsq_tcp_connect_async(uint64_t *token, gnsq_tcp_t *c);
 
-/** SUB topic channel (nsqd answers with a RESPONSE event "OK" or an ERROR event). */
+/** SUB topic channel; nsqd answers OK or an error frame. */
 int gnsq_tcp_subscribe(gnsq_tcp_t *c, const char *topic, const char *channel);
 
-/** PUB (DPUB when defer_ms > 0), fire and forget: the answer is a RESPONSE/ERROR event. */
+/** PUB (DPUB topic defer_ms when defer_ms > 0); nsqd answers OK or an error frame. */
 int gnsq_tcp_publish(gnsq_tcp_t *c, const char *topic, const void *body, size_t len, int64_t defer_ms);
 
-/** MPUB of n bodies, fire and forget. */
+/** MPUB of n bodies; nsqd answers OK or an error frame. */
 int gnsq_tcp_multipublish(gnsq_tcp_t *c, const char *topic, const void *const *bodies, const size_t *lens, size_t n);
 
 /** RDY count (refused above nsqd's max_rdy_count). */
@@ -666,7 +768,7 @@ int gnsq_tcp_touch(gnsq_tcp_t *c, const uint8_t *id);
 /** NOP. */
 int gnsq_tcp_nop(gnsq_tcp_t *c);
 
-/** CLS: nsqd stops sending and answers CLOSE_WAIT (a RESPONSE event); gnsq's close(). */
+/** CLS: nsqd stops sending and answers CLOSE_WAIT; gnsq's close(). */
 int gnsq_tcp_cls(gnsq_tcp_t *c);
 
 /** Copies the connection's state into *st. */
@@ -675,7 +777,7 @@ int gnsq_tcp_status(gnsq_conn_info_t *st, gnsq_tcp_t *c);
 /** Polls the client's events; see gnsq_producer_poll(). */
 int gnsq_tcp_poll(gnsq_tcp_t *c, gnsq_event_t *evs, int max, int timeout_ms, uint8_t *buf, size_t buf_len);
 
-/** Copies a GNSQ_EVF_HELD message body or IDENTIFY answer into dst and releases it (also once closed, until free). */
+/** Copies a held message body, IDENTIFY/AUTH answer or frame (*held, or a GNSQ_EVF_HELD event's token) into dst and releases it (also once closed, until free). */
 int gnsq_tcp_read_body(gnsq_tcp_t *c, uint64_t token, void *dst, size_t n);
 
 /** gnsq_producer_wakeup() for a TCP client (ends a gnsq_tcp_poll()). */
