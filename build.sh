@@ -107,6 +107,7 @@ build() {
 	local cflags=(-std=c99 -g -O1 -Wall -Wextra -Werror -I"$ROOT/include")
 	local ldflags=(-L"$BUILD/lib" -lgnsq -lpthread -Wl,-rpath,'$ORIGIN/../lib')
 	cc "${cflags[@]}" "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test"
+	cc "${cflags[@]}" "$ROOT/tests/c/src/tcp_steps_test.c" "${ldflags[@]}" -o "$BUILD/tests/tcp_steps_test"
 	cc "${cflags[@]}" "$ROOT/tests/c/src/exit_live.c" "${ldflags[@]}" -o "$BUILD/tests/exit_live"
 	# Not linked to libgnsq: it dlopen()s the library like an FFI does.
 	cc "${cflags[@]}" "$ROOT/tests/c/src/dlopen_test.c" -ldl -lpthread -o "$BUILD/tests/dlopen_test"
