@@ -29,7 +29,7 @@ type dispatcher struct {
 	active int                         // dispatches waiting for events, and runs (libgnsq_dispatch_step)
 	closed bool                        // close has returned: no more callbacks
 	cbMu   sync.Mutex                  // guards cbs
-	cbs    [C.GNSQ_EV_LOG + 1]callback // by event type; GNSQ_EV_LOG is the last
+	cbs    [C.GNSQ_EV_LAST + 1]callback // by event type
 	evs    *C.gnsq_event_t             // C memory, allocated on first dispatch
 	buf    *C.uint8_t
 }

@@ -134,7 +134,8 @@ enum {
     GNSQ_EV_HTTP_DONE = 13,   /* an async HTTP request completed: token, code, value = HTTP status, data = the answer or error text */
     GNSQ_EV_CONNECT_DONE = 14,/* gnsq_tcp_connect_async() completed: token, code (0 = connected), data = nsqd's IDENTIFY answer (JSON, empty for a plain OK) or the error text */
     GNSQ_EV_LOG = 15,         /* a log record at the config's log_level or above: value = GNSQ_LOG_*, data = "<component> <text>" where the component ("gnsq.consumer.topic.channel") has no spaces and attempts = its length */
-    GNSQ_EV_STEP_DONE = 16    /* a gnsq_tcp_*_async() step completed: token, code (0 = done), value = read_response's frame type, data = the step's answer or the error text */
+    GNSQ_EV_STEP_DONE = 16,   /* a gnsq_tcp_*_async() step completed: token, code (0 = done), value = read_response's frame type, data = the step's answer or the error text */
+    GNSQ_EV_LAST = GNSQ_EV_STEP_DONE /* the highest event type (types are 1..GNSQ_EV_LAST) */
 };
 
 /**

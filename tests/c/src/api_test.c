@@ -514,9 +514,14 @@ static void test_callbacks(void) {
     for (i = 0; i < 5; i++) CHECK_RC(gnsq_producer_publish(p, topic, "cb", 2, 0, 5000), GNSQ_OK);
     st.c = started_consumer(topic, "5");
     st.stop_after = 3;
+    for (i = 1; i <= GNSQ_EV_LAST; i++) { /* every event type can have a callback */
+        CHECK_RC(gnsq_consumer_set_callback(st.c, i, on_any, &st), GNSQ_OK);
+        CHECK_RC(gnsq_consumer_set_callback(st.c, i, NULL, NULL), GNSQ_OK);
+    }
     CHECK_RC(gnsq_consumer_set_callback(st.c, GNSQ_EV_MESSAGE, on_message, &st), GNSQ_OK);
     CHECK_RC(gnsq_consumer_set_callback(st.c, 0, on_any, &st), GNSQ_OK);
     CHECK_RC(gnsq_consumer_set_callback(st.c, 99, on_any, &st), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_consumer_set_callback(st.c, GNSQ_EV_LAST + 1, on_any, &st), GNSQ_E_INVALID_ARG);
     /* A callback returning non-zero makes run return its value. */
     CHECK_RC(gnsq_consumer_run(st.c), 42);
     CHECK(st.messages >= 3);
