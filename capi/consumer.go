@@ -36,13 +36,15 @@ func messageEvent(typ int32, token uint64, m *gnsq.Message) event {
 // and leaves the answer to gnsq_consumer_respond.
 func (o *consumerObj) handle(m *gnsq.Message) error {
 	m.EnableAsync()
-	o.q.mu.Lock()
-	defer o.q.mu.Unlock()
+	o.q.mu.Lock() // no defer: this runs per message
 	token, ok := o.msgs.add(m)
+	if ok {
+		o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
+	}
+	o.q.mu.Unlock()
 	if !ok { // 2^24 - 1 messages in flight: nsqd's RDY limits make it unreachable
 		return errors.New("too many messages in flight to hand out")
 	}
-	o.q.pushLocked(messageEvent(C.GNSQ_EV_MESSAGE, token, m))
 	return nil
 }
 

@@ -10,10 +10,10 @@
 // which must not wait for a connection on the caller's thread) the caller
 // never enters Go: it queues the pub on a list that one goroutine
 // (publish.go) drains when a doorbell fd says so. With more Ps a synchronous
-// publish is sent on the caller's thread (another P reads the answer),
-// and the caller first checks for the answer for a while, yielding the
-// CPU, because nsqd's answer often comes sooner than a sleeping thread
-// can be woken.
+// publish is sent on the caller's thread (another P reads the answer).
+// With more than one CPU the caller first checks for the answer for a
+// while, yielding the CPU, because nsqd's answer often comes sooner than
+// a sleeping thread can be woken.
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -30,12 +30,13 @@ void libgnsq_set_detail(const char *msg, size_t n);
 extern void libgnsq_submit_now(struct libgnsq_pub *pub); /* publish.go */
 
 /* How long a waiting publish checks for its answer before it sleeps, when
-   the runtime has more than one P (libgnsq_spin_ok). */
+   there is another CPU to answer on (libgnsq_spin_ok). */
 #define SPIN_US 100
 
-/* Set by Go: 1 when GOMAXPROCS > 1: a caller may then enter Go (another
-   P is there to read the answer) and spin. */
-int32_t libgnsq_spin_ok;
+/* Set by Go (publish.go): direct_ok when GOMAXPROCS > 1 (a caller may
+   then send on its own thread: another P is there to read the answer),
+   spin_ok when the process may run on more than one CPU. */
+int32_t libgnsq_direct_ok, libgnsq_spin_ok;
 
 /* The source of the tokens of every handle's events, one counter for the
    process (Go adds to it atomically too, events.go): unique, and far
@@ -228,7 +229,7 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 			}
 		}
 	} else {
-		if (__atomic_load_n(&libgnsq_spin_ok, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&libgnsq_direct_ok, __ATOMIC_RELAXED))
 			libgnsq_submit_now(pub);
 		else
 			submit(pub);

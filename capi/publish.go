@@ -28,18 +28,25 @@ func init() {
 	if fd < 0 {
 		return // every synchronous publish then waits out its timeout: unsent
 	}
-	updateSpin()
+	updateWaitFlags()
 	go drainPubs(os.NewFile(uintptr(fd), "libgnsq-publishes"))
 }
 
-// updateSpin tells publish.c whether a waiting caller may spin: only when
-// it cannot hold the runtime's only P.
-func updateSpin() {
-	var ok int32
-	if runtime.GOMAXPROCS(0) > 1 {
-		ok = 1
+// updateWaitFlags tells publish.c how a synchronous publish may wait: on
+// the caller's thread only with more than one P (the thread keeps its P
+// while it waits), and spinning only with another CPU to answer on
+// meanwhile.
+func updateWaitFlags() {
+	setFlag(&C.libgnsq_direct_ok, runtime.GOMAXPROCS(0) > 1)
+	setFlag(&C.libgnsq_spin_ok, runtime.NumCPU() > 1)
+}
+
+func setFlag(flag *C.int32_t, on bool) {
+	var v int32
+	if on {
+		v = 1
 	}
-	atomic.StoreInt32((*int32)(unsafe.Pointer(&C.libgnsq_spin_ok)), ok)
+	atomic.StoreInt32((*int32)(unsafe.Pointer(flag)), v)
 }
 
 func drainPubs(f *os.File) {
@@ -49,7 +56,7 @@ func drainPubs(f *os.File) {
 			time.Sleep(time.Millisecond) // not expected from the doorbell; never spin on it
 			continue
 		}
-		updateSpin()
+		updateWaitFlags()
 		for pub := C.libgnsq_take_pubs(); pub != nil; {
 			next := pub.next
 			go submitPub(pub)

@@ -43,5 +43,5 @@ int libgnsq_claim_pub(struct libgnsq_pub *pub);
 int32_t libgnsq_finish_pub(struct libgnsq_pub *pub, int32_t rc, const char *detail, size_t len);
 void libgnsq_release_pub(struct libgnsq_pub *pub);
 extern uint64_t libgnsq_tokens;
-extern int32_t libgnsq_spin_ok;
+extern int32_t libgnsq_direct_ok, libgnsq_spin_ok;
 #endif
