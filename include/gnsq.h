@@ -365,10 +365,11 @@ int gnsq_producer_start(gnsq_producer_t *p);
  * Blocks the calling thread, which never runs Go code meanwhile (it hands
  * the publish to the library's goroutines and sleeps on a futex), so it
  * cannot starve the Go runtime, also at GOMAXPROCS=1. CPU cost per call:
- * the copy of the body, one eventfd write and one futex wait; and only
- * when GOMAXPROCS > 1, at most 100 us of checking for the answer,
- * yielding the CPU in between (sched_yield), before it sleeps, because a
- * local nsqd often answers sooner than a sleeping thread wakes. Use
+ * the copy of the body, a futex wait (at GOMAXPROCS=1 also one eventfd
+ * write); and, when the process may run on more than one CPU, at most
+ * 100 us of checking for the answer, yielding the CPU in between
+ * (sched_yield), before it sleeps, because a local nsqd often answers
+ * sooner than a sleeping thread wakes. Use
  * gnsq_producer_publish_bounded() or gnsq_producer_publish_async() on a
  * thread that must not block.
  */
