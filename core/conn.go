@@ -750,16 +750,46 @@ func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }
 func (c *NsqdTCPClient) Close() error { return c.Send(StartClose()) }
 
 // closeStreamAfterFlush writes out what SendBuffered left (FINs of
-// handled messages), waiting at most a second and never for a writer
-// stuck on the socket, then closes the socket.
+// handled messages), then closes the socket. It waits at most a second,
+// also for a writer in progress: closing under the flusher would drop
+// the answers it is writing.
 func (c *NsqdTCPClient) closeStreamAfterFlush() {
-	if c.state.Load() == stateConnected && !c.writeFailed.Load() && c.wmu.TryLock() {
-		if c.state.Load() == stateConnected {
-			_ = c.flushWithin(time.Second)
+	if c.state.Load() == stateConnected && !c.writeFailed.Load() {
+		deadline := time.Now().Add(time.Second)
+		if c.lockWriterWithin(time.Second) {
+			if c.state.Load() == stateConnected {
+				_ = c.flushWithin(time.Until(deadline))
+			}
+			c.wmu.Unlock()
 		}
-		c.wmu.Unlock()
 	}
 	c.CloseStream()
+}
+
+// lockWriterWithin takes wmu unless a writer keeps it for longer than d
+// (stuck on a socket nsqd does not read): then it gives up, and the lock
+// is released as soon as that writer lets go.
+func (c *NsqdTCPClient) lockWriterWithin(d time.Duration) bool {
+	if c.wmu.TryLock() {
+		return true
+	}
+	locked := make(chan struct{})
+	go func() {
+		c.wmu.Lock()
+		close(locked)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-locked:
+		return true
+	case <-t.C:
+		go func() {
+			<-locked
+			c.wmu.Unlock()
+		}()
+		return false
+	}
 }
 
 // CloseStream closes the socket (idempotent) and fires OnClose once.
