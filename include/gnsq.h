@@ -47,6 +47,11 @@
  *  - Signals: the Go runtime inside runs threads of its own; a host signal
  *    handler must be installed with SA_ONSTACK. The library installs none
  *    but Go's own.
+ *  - Go runtime: it runs with at least two Ps (GOMAXPROCS >= 2) unless the
+ *    environment sets GOMAXPROCS: a thread returning from a call keeps its
+ *    P for a while, and the library's goroutines must not wait for it.
+ *    With GOMAXPROCS=1 set, synchronous publishes never enter Go on the
+ *    calling thread (see gnsq_producer_publish()).
  *  - Fork: the Go runtime's threads do not survive fork(). In a child
  *    forked after the library was loaded, every function fails at once
  *    with GNSQ_E_FORKED (gnsq_version*, gnsq_strerror and the error
