@@ -67,6 +67,12 @@ struct libgnsq_pub *libgnsq_take_pubs(void) {
 static void submit(struct libgnsq_pub *pub) {
 	int was_empty;
 	uint64_t one = 1;
+	if (submit_fd < 0) { /* the doorbell could not be made at load */
+		static const char detail[] = "libgnsq could not create its publish doorbell (eventfd)";
+		libgnsq_finish_pub(pub, GNSQ_E_IO, detail, sizeof detail - 1);
+		libgnsq_release_pub(pub);
+		return;
+	}
 	pthread_mutex_lock(&list_mu);
 	was_empty = list_head == NULL;
 	if (was_empty)
@@ -216,9 +222,9 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 		pub->token = next_token();
 		submit(pub);
 		s = wait_pub(pub, PUB_DONE, now_us() + bound_us);
-		/* Not answered in time: once the library has sent it, the outcome
-		   comes as an event. Whether it can send is decided at once (or
-		   within the timeout, when it waits for a connection). */
+		/* Not answered in time: once the library has taken it (at once,
+		   unless it answers a bad argument or a closed handle instead),
+		   the outcome comes as an event. */
 		if (!(s & PUB_DONE)) s = wait_pub(pub, PUB_SENT | PUB_DONE, deadline);
 		if ((s & PUB_SENT) && !(s & PUB_DONE)) {
 			s = set_flag_unless(pub, PUB_DETACHED, PUB_DONE);
@@ -239,7 +245,7 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 	if (s & PUB_DONE) return outcome(pub);
 	{
 		static const char sent[] = "publish outcome unknown: no answer from nsqd within the timeout";
-		static const char unsent[] = "publish not sent: no nsqd connection within the timeout";
+		static const char unsent[] = "publish not sent: the library did not take it within the timeout";
 		if (s & PUB_SENT)
 			libgnsq_set_detail(sent, sizeof sent - 1);
 		else
