@@ -24,13 +24,13 @@ const (
 // close waits for both, then marks the dispatcher closed, so no callback
 // runs once it returns.
 type dispatcher struct {
-	mu     sync.Mutex                  // held while a dispatch takes events and runs callbacks
-	idle   sync.Cond                   // on mu: signalled when active drops
-	active int                         // dispatches waiting for events, and runs (libgnsq_dispatch_step)
-	closed bool                        // close has returned: no more callbacks
-	cbMu   sync.Mutex                  // guards cbs
+	mu     sync.Mutex                   // held while a dispatch takes events and runs callbacks
+	idle   sync.Cond                    // on mu: signalled when active drops
+	active int                          // dispatches waiting for events, and runs (libgnsq_dispatch_step)
+	closed bool                         // close has returned: no more callbacks
+	cbMu   sync.Mutex                   // guards cbs
 	cbs    [C.GNSQ_EV_LAST + 1]callback // by event type
-	evs    *C.gnsq_event_t             // C memory, allocated on first dispatch
+	evs    *C.gnsq_event_t              // C memory, allocated on first dispatch
 	buf    *C.uint8_t
 }
 

@@ -33,7 +33,7 @@ type httpRequest struct {
 	deferMs              int64
 }
 
-func copyRequest(r *C.gnsq_http_request_t) (httpRequest, bool) {
+func copyRequest(r *C.gnsq_http_request_t) (httpRequest, error) {
 	req := httpRequest{op: r.op, deferMs: int64(r.defer_ms)}
 	for _, f := range []struct {
 		dst *string
@@ -43,9 +43,9 @@ func copyRequest(r *C.gnsq_http_request_t) (httpRequest, bool) {
 			*f.dst = C.GoString(f.src)
 		}
 	}
-	var ok bool
-	req.bodies, ok = bodies((*unsafe.Pointer)(unsafe.Pointer(r.bodies)), r.lens, r.n)
-	return req, ok
+	var err error
+	req.bodies, err = bodies((*unsafe.Pointer)(unsafe.Pointer(r.bodies)), r.lens, r.n)
+	return req, err
 }
 
 var errWrongKind = &gnsq.InvalidArgumentError{Reason: "this operation is not offered by this kind of HTTP client"}
@@ -188,9 +188,9 @@ func gnsqgo_http_request(out *C.uint8_t, outLen C.size_t, status *C.int32_t, hel
 	if r == nil || (out == nil && outLen > 0) {
 		return failCode(C.GNSQ_E_INVALID_ARG, "request or out is NULL")
 	}
-	req, ok := copyRequest(r)
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "bodies or lens is NULL")
+	req, err := copyRequest(r)
+	if err != nil {
+		return fail(err)
 	}
 	ctx, cancel := o.requestContext(timeoutMs)
 	defer cancel()
@@ -227,9 +227,9 @@ func gnsqgo_http_request_async(token *C.uint64_t, h *C.gnsq_http_t, r *C.gnsq_ht
 	if token == nil || r == nil {
 		return failCode(C.GNSQ_E_INVALID_ARG, "token or request is NULL")
 	}
-	req, ok := copyRequest(r)
-	if !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "bodies or lens is NULL")
+	req, err := copyRequest(r)
+	if err != nil {
+		return fail(err)
 	}
 	tok := o.q.nextToken()
 	ctx, cancel := o.requestContext(timeoutMs)

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 	"unsafe"
@@ -85,30 +86,46 @@ func gnsqgo_producer_start(p *C.gnsq_producer_t) (rc C.int) {
 	return C.GNSQ_OK
 }
 
+// maxBodies is the most the bodies of one publish may hold in all: a
+// frame's size is 32 bits.
+const maxBodies = math.MaxInt32
+
 // bodies copies n C buffers.
-func bodies(ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) ([][]byte, bool) {
+func bodies(ptrs *unsafe.Pointer, lens *C.size_t, n C.size_t) ([][]byte, error) {
 	if n == 0 {
-		return [][]byte{}, true
+		return [][]byte{}, nil
 	}
 	if ptrs == nil || lens == nil {
-		return nil, false
+		return nil, &gnsq.InvalidArgumentError{Reason: "bodies or lens is NULL"}
+	}
+	if uint64(n) > maxBodies/8 {
+		return nil, &gnsq.InvalidArgumentError{Reason: "too many bodies"}
 	}
 	ps, ls := unsafe.Slice(ptrs, int(n)), unsafe.Slice(lens, int(n))
 	out := make([][]byte, n)
+	total := uint64(0)
 	for i := range out {
-		if ps[i] == nil && ls[i] > 0 {
-			return nil, false
+		if total += uint64(ls[i]); total > maxBodies {
+			return nil, &gnsq.InvalidArgumentError{Reason: "bodies larger than 2 GiB in all cannot be published"}
 		}
-		out[i] = C.GoBytes(ps[i], C.int(ls[i]))
+		b, err := body(ps[i], ls[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
 	}
-	return out, true
+	return out, nil
 }
 
-func body(ptr unsafe.Pointer, n C.size_t) ([]byte, bool) {
-	if ptr == nil && n > 0 {
-		return nil, false
+// body copies one C buffer.
+func body(ptr unsafe.Pointer, n C.size_t) ([]byte, error) {
+	switch {
+	case ptr == nil && n > 0:
+		return nil, &gnsq.InvalidArgumentError{Reason: "a body is NULL"}
+	case uint64(n) > maxBodies:
+		return nil, &gnsq.InvalidArgumentError{Reason: "bodies larger than 2 GiB cannot be published"}
 	}
-	return C.GoBytes(ptr, C.int(n)), true
+	return C.GoBytes(ptr, C.int(n)), nil
 }
 
 // publishedEvent reports an async publish's outcome.
@@ -129,9 +146,12 @@ func gnsqgo_producer_publish_async(token *C.uint64_t, p *C.gnsq_producer_t, topi
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	b, ok := body(ptr, n)
-	if token == nil || topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "token, topic or body is NULL")
+	if token == nil || topic == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token or topic is NULL")
+	}
+	b, err := body(ptr, n)
+	if err != nil {
+		return fail(err)
 	}
 	ctx, cancel := timeoutContext(waitMs)
 	defer cancel()
@@ -150,9 +170,12 @@ func gnsqgo_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t,
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	bs, ok := bodies(ptrs, lens, n)
-	if token == nil || topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "token, topic, bodies or lens is NULL")
+	if token == nil || topic == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token or topic is NULL")
+	}
+	bs, err := bodies(ptrs, lens, n)
+	if err != nil {
+		return fail(err)
 	}
 	ctx, cancel := timeoutContext(waitMs)
 	defer cancel()

@@ -116,7 +116,9 @@ int libgnsq_claim_pub(struct libgnsq_pub *pub) {
 }
 
 int32_t libgnsq_finish_pub(struct libgnsq_pub *pub, int32_t rc, const char *detail, size_t len) {
-	int32_t old;
+	int32_t old, unfinished = 0;
+	if (!__atomic_compare_exchange_n(&pub->finished, &unfinished, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -1;
 	pub->rc = rc;
 	if (len > 0 && (pub->detail = malloc(len)) != NULL) {
 		memcpy(pub->detail, detail, len);
@@ -133,10 +135,21 @@ static int64_t now_us(void) {
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The library's wait for a connection ends this long before the caller's
+   deadline, so that its outcome reaches the caller in time. */
+#define CONNECT_MARGIN_US 5000
+
+int libgnsq_pub_connect_ms(const struct libgnsq_pub *pub) {
+	int64_t left;
+	if (pub->deadline_us < 0) return -1;
+	left = pub->deadline_us - now_us() - CONNECT_MARGIN_US;
+	return left <= 0 ? 0 : left / 1000 > 0x7fffffff ? 0x7fffffff : (int)(left / 1000);
+}
+
 /* Copies a publish into one allocation: the struct, the topic, the
    lengths and the bodies back to back. NULL when out of memory. */
 static struct libgnsq_pub *new_pub(gnsq_producer_t *p, const char *topic, const void *const *bodies,
-                                   const size_t *lens, size_t n, int multi, int64_t defer_ms, int timeout_ms) {
+                                   const size_t *lens, size_t n, int multi, int64_t defer_ms, int64_t deadline_us) {
 	size_t topic_len = strlen(topic) + 1, total = 0, i;
 	struct libgnsq_pub *pub;
 	uint8_t *data;
@@ -146,7 +159,7 @@ static struct libgnsq_pub *new_pub(gnsq_producer_t *p, const char *topic, const 
 	pub->p = p;
 	pub->multi = multi;
 	pub->defer_ms = defer_ms;
-	pub->timeout_ms = timeout_ms;
+	pub->deadline_us = deadline_us;
 	pub->n = n;
 	pub->refs = 2; /* the caller and the library */
 	pub->lens = (size_t *)(pub + 1);
@@ -206,14 +219,20 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 		libgnsq_set_detail(detail, sizeof detail - 1);
 		return GNSQ_E_INVALID_ARG;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, total = 0; i < n; i++) {
 		if (bodies[i] == NULL && lens[i] > 0) {
 			static const char detail[] = "a body is NULL";
 			libgnsq_set_detail(detail, sizeof detail - 1);
 			return GNSQ_E_INVALID_ARG;
 		}
+		/* A frame's size is 32 bits: nothing near 2 GiB can be sent. */
+		if (lens[i] > INT32_MAX || (total += lens[i]) > INT32_MAX || n > INT32_MAX / sizeof(size_t)) {
+			static const char detail[] = "bodies larger than 2 GiB in all cannot be published";
+			libgnsq_set_detail(detail, sizeof detail - 1);
+			return GNSQ_E_INVALID_ARG;
+		}
 	}
-	if ((pub = new_pub(p, topic, bodies, lens, n, multi, defer_ms, timeout_ms)) == NULL) {
+	if ((pub = new_pub(p, topic, bodies, lens, n, multi, defer_ms, deadline)) == NULL) {
 		static const char detail[] = "out of memory";
 		libgnsq_set_detail(detail, sizeof detail - 1);
 		return GNSQ_E_INTERNAL;
@@ -224,8 +243,9 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 		s = wait_pub(pub, PUB_DONE, now_us() + bound_us);
 		/* Not answered in time: once the library has taken it (at once,
 		   unless it answers a bad argument or a closed handle instead),
-		   the outcome comes as an event. */
-		if (!(s & PUB_DONE)) s = wait_pub(pub, PUB_SENT | PUB_DONE, deadline);
+		   the outcome comes as an event. timeout_ms bounds only the
+		   library's wait for a connection (libgnsq_pub_connect_ms). */
+		if (!(s & PUB_DONE)) s = wait_pub(pub, PUB_SENT | PUB_DONE, -1);
 		if ((s & PUB_SENT) && !(s & PUB_DONE)) {
 			s = set_flag_unless(pub, PUB_DETACHED, PUB_DONE);
 			if (!(s & PUB_DONE)) {

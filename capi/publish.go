@@ -24,12 +24,10 @@ import (
 // caller's thread (libgnsq_submit_now), which saves the goroutine's wake-up.
 
 func init() {
-	fd := C.libgnsq_submit_fd()
-	if fd < 0 {
-		return // every synchronous publish then waits out its timeout: unsent
-	}
 	updateWaitFlags()
-	go drainPubs(os.NewFile(uintptr(fd), "libgnsq-publishes"))
+	if fd := C.libgnsq_submit_fd(); fd >= 0 { // else queued publishes fail at once (publish.c)
+		go drainPubs(os.NewFile(uintptr(fd), "libgnsq-publishes"))
+	}
 }
 
 // updateWaitFlags tells publish.c how a synchronous publish may wait: on
@@ -59,7 +57,7 @@ func drainPubs(f *os.File) {
 		updateWaitFlags()
 		for pub := C.libgnsq_take_pubs(); pub != nil; {
 			next := pub.next
-			go submitPub(pub)
+			go submitGuarded(pub)
 			pub = next
 		}
 	}
@@ -68,7 +66,11 @@ func drainPubs(f *os.File) {
 // libgnsq_submit_now runs submitPub on the calling C thread.
 //
 //export libgnsq_submit_now
-func libgnsq_submit_now(pub *C.struct_libgnsq_pub) {
+func libgnsq_submit_now(pub *C.struct_libgnsq_pub) { submitGuarded(pub) }
+
+// submitGuarded is submitPub with a panic turned into the publish's
+// outcome (a no-op if it already has one: finishing is idempotent).
+func submitGuarded(pub *C.struct_libgnsq_pub) {
 	defer func() {
 		if r := recover(); r != nil {
 			finishPub(pub, C.GNSQ_E_INTERNAL, fmt.Sprintf("libgnsq internal error: %v", r))
@@ -100,7 +102,10 @@ func submitPub(pub *C.struct_libgnsq_pub) {
 		C.libgnsq_release_pub(pub) // the caller gave up before it was sent
 		return
 	}
-	ctx, cancel := timeoutContext(C.int(pub.timeout_ms))
+	// The wait for a connection ends a little before the caller's
+	// deadline, so that the caller gets its outcome (no connection), not
+	// a timeout with the outcome unknown.
+	ctx, cancel := timeoutContext(C.libgnsq_pub_connect_ms(pub))
 	defer cancel()
 	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { o.completePub(pub, r.Err()) }); err != nil {
 		o.completePub(pub, err)
@@ -126,8 +131,9 @@ func pubCommand(pub *C.struct_libgnsq_pub) (*gnsq.Command, error) {
 // finishPub records an outcome decided before pub was sent (the caller
 // cannot have detached yet) and releases the library's reference.
 func finishPub(pub *C.struct_libgnsq_pub, code C.int, text string) {
-	setPubOutcome(pub, code, text)
-	C.libgnsq_release_pub(pub)
+	if setPubOutcome(pub, code, text) >= 0 {
+		C.libgnsq_release_pub(pub)
+	}
 }
 
 // completePub records the outcome of a sent publish: for a caller that
@@ -138,14 +144,18 @@ func (o *producerObj) completePub(pub *C.struct_libgnsq_pub, err error) {
 	if err != nil {
 		code, text = codeOf(err), err.Error()
 	}
-	if setPubOutcome(pub, code, text)&C.PUB_DETACHED != 0 {
+	old := setPubOutcome(pub, code, text)
+	if old < 0 {
+		return // finished already
+	}
+	if old&C.PUB_DETACHED != 0 {
 		o.q.push(event{typ: C.GNSQ_EV_PUBLISHED, token: uint64(pub.token), code: int32(code), data: []byte(text)})
 	}
 	C.libgnsq_release_pub(pub)
 }
 
 // setPubOutcome stores code and text in pub and wakes its caller; it
-// returns pub's flags from before.
+// returns pub's flags from before, or -1 if pub had an outcome already.
 func setPubOutcome(pub *C.struct_libgnsq_pub, code C.int, text string) C.int32_t {
 	var p *C.char
 	if text != "" {

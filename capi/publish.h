@@ -21,8 +21,9 @@ struct libgnsq_pub {
 	gnsq_producer_t *p;
 	uint64_t token; /* of the GNSQ_EV_PUBLISHED event, if detached */
 	int64_t defer_ms;
-	int32_t timeout_ms;
+	int64_t deadline_us; /* CLOCK_MONOTONIC; -1: no limit */
 	int32_t multi;
+	int32_t finished; /* set once, by the first outcome */
 	size_t n;
 	size_t *lens;
 	char *topic;
@@ -39,8 +40,12 @@ int libgnsq_submit_fd(void);
 struct libgnsq_pub *libgnsq_take_pubs(void);
 /* 0 when the caller abandoned it: do not send. Else marks it sent. */
 int libgnsq_claim_pub(struct libgnsq_pub *pub);
-/* Records the outcome and wakes the caller; returns the flags before. */
+/* Records the outcome and wakes the caller; returns the flags before, or
+   -1 if pub had an outcome already (then nothing changed). */
 int32_t libgnsq_finish_pub(struct libgnsq_pub *pub, int32_t rc, const char *detail, size_t len);
+/* How long the library may wait for a connection for pub, in ms: a
+   little less than what is left of the caller's timeout (-1: no limit). */
+int libgnsq_pub_connect_ms(const struct libgnsq_pub *pub);
 void libgnsq_release_pub(struct libgnsq_pub *pub);
 extern uint64_t libgnsq_tokens;
 extern int32_t libgnsq_direct_ok, libgnsq_spin_ok;

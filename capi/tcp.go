@@ -161,9 +161,12 @@ func gnsqgo_tcp_publish(c *C.gnsq_tcp_t, topic *C.char, ptr unsafe.Pointer, n C.
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	b, ok := body(ptr, n)
-	if topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "topic or body is NULL")
+	if topic == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic is NULL")
+	}
+	b, err := body(ptr, n)
+	if err != nil {
+		return fail(err)
 	}
 	return result(o.c.Publish(C.GoString(topic), b, time.Duration(deferMs)*time.Millisecond))
 }
@@ -175,9 +178,12 @@ func gnsqgo_tcp_multipublish(c *C.gnsq_tcp_t, topic *C.char, ptrs *unsafe.Pointe
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	bs, ok := bodies(ptrs, lens, n)
-	if topic == nil || !ok {
-		return failCode(C.GNSQ_E_INVALID_ARG, "topic, bodies or lens is NULL")
+	if topic == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "topic is NULL")
+	}
+	bs, err := bodies(ptrs, lens, n)
+	if err != nil {
+		return fail(err)
 	}
 	return result(o.c.MultiPublish(C.GoString(topic), bs))
 }

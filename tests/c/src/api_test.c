@@ -1029,13 +1029,24 @@ static void test_bounded_publish(void) {
     gnsq_event_t ev;
     uint8_t buf[4096];
     struct timespec t0;
-    int rc;
+    int rc, i;
 
     /* Answered within the wait: the outcome is returned. */
     CHECK_RC(gnsq_producer_publish_bounded(&token, p, "capi_bounded", "x", 1, 0, 5000000, 5000), GNSQ_OK);
     CHECK_RC(gnsq_producer_publish_bounded(&token, p, "bad topic!", "x", 1, 0, 5000000, 5000), GNSQ_E_INVALID_ARG);
     CHECK(last_error_contains("topic"));
     CHECK_RC(gnsq_producer_publish_bounded(NULL, p, "capi_bounded", "x", 1, 0, 0, 5000), GNSQ_E_INVALID_ARG);
+    /* timeout_ms 0 bounds only the wait for a connection: with one up, the
+       publish goes out (answered at once, or its event follows). */
+    for (i = 0; i < 50; i++) {
+        rc = gnsq_producer_publish_bounded(&token, p, "capi_bounded", "x", 1, 0, 0, 0);
+        if (rc == GNSQ_E_PENDING) rc = published_event(p, token).code;
+        CHECK_RC(rc, GNSQ_OK);
+    }
+    /* Bodies of 2 GiB or more are refused before anything is read. */
+    CHECK_RC(gnsq_producer_publish(p, "capi_bounded", "x", (size_t)1 << 31, 0, 1000), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_publish_bounded(&token, p, "capi_bounded", "x", (size_t)1 << 32, 0, 0, 1000), GNSQ_E_INVALID_ARG);
+    CHECK_RC(gnsq_producer_publish_async(&token, p, "capi_bounded", "x", (size_t)1 << 31, 0, 1000), GNSQ_E_INVALID_ARG);
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 
     /* Not answered within the wait: GNSQ_E_PENDING, then the outcome as
@@ -1062,7 +1073,13 @@ static void test_bounded_publish(void) {
     CHECK(poll_until(p, NULL, GNSQ_EV_CLOSED, 0, &ev, buf, sizeof buf));
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 
-    /* No connection within the timeout: the event carries the error. */
+    /* No connection within the timeout: a synchronous publish says so (on
+       either path: this suite also runs at GOMAXPROCS=1) ... */
+    CHECK_RC(gnsq_producer_new(&p, dead, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    CHECK_RC(gnsq_producer_publish(p, "t", "x", 1, 0, 200), GNSQ_E_NO_CONNECTIONS);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+    /* ... and a bounded one's event carries the error. */
     CHECK_RC(gnsq_producer_new(&p, dead, 1, NULL), GNSQ_OK);
     CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
     clock_gettime(CLOCK_MONOTONIC, &t0);
