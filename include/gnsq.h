@@ -363,13 +363,18 @@ int gnsq_producer_start(gnsq_producer_t *p);
  * waits for nsqd's answer, at most timeout_ms (< 0: no limit) including
  * the wait for a connection. defer_ms > 0 sends a deferred publish (DPUB).
  * Returns 0 when nsqd answered OK; GNSQ_E_INVALID_ARG before any I/O for a
+ * body of 2 GiB or more or a
  * bad topic; GNSQ_E_NSQ for nsqd's refusal (detail "E_BAD_MESSAGE ...");
  * GNSQ_E_NO_CONNECTIONS, GNSQ_E_TIMEOUT (detail says whether it was sent:
  * if so the outcome is unknown), GNSQ_E_CONNECTION, GNSQ_E_CLOSED.
  *
- * Blocks the calling thread, which never runs Go code meanwhile (it hands
- * the publish to the library's goroutines and sleeps on a futex), so it
- * cannot starve the Go runtime, also at GOMAXPROCS=1. CPU cost per call:
+ * Blocks the calling thread without starving the Go runtime: with one P
+ * (GOMAXPROCS=1 set in the environment) the thread never runs Go code, it
+ * hands the publish to the library's goroutines; with more it sends on
+ * its own thread (another P reads the answer). Either way it then sleeps
+ * on a futex. The timeout also bounds the wait for a connection, which
+ * ends a few ms before it so that GNSQ_E_NO_CONNECTIONS arrives in time.
+ * CPU cost per call:
  * the copy of the body, a futex wait (at GOMAXPROCS=1 also one eventfd
  * write); and, when the process may run on more than one CPU, at most
  * 100 us of checking for the answer, yielding the CPU in between
