@@ -363,8 +363,8 @@ int gnsq_producer_start(gnsq_producer_t *p);
  * waits for nsqd's answer, at most timeout_ms (< 0: no limit) including
  * the wait for a connection. defer_ms > 0 sends a deferred publish (DPUB).
  * Returns 0 when nsqd answered OK; GNSQ_E_INVALID_ARG before any I/O for a
- * body of 2 GiB or more or a
- * bad topic; GNSQ_E_NSQ for nsqd's refusal (detail "E_BAD_MESSAGE ...");
+ * bad topic or a body of 2 GiB or more; GNSQ_E_NSQ for nsqd's refusal
+ * (detail "E_BAD_MESSAGE ...");
  * GNSQ_E_NO_CONNECTIONS, GNSQ_E_TIMEOUT (detail says whether it was sent:
  * if so the outcome is unknown), GNSQ_E_CONNECTION, GNSQ_E_CLOSED.
  *
