@@ -24,28 +24,8 @@ static const char *nsqd2_tcp;
 /* A scripted nsqd (tests/c/c_test.go): it answers IDENTIFY, leaves the
    first PUB unanswered, and answers OK twice after the second PUB. */
 static const char *silent_nsqd;
-static char last[4096];
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            gnsq_last_error(last, sizeof last);                                  \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, last);                                      \
-            exit(1);                                                             \
-        }                                                                        \
-    } while (0)
-
-#define CHECK_RC(expr, want)                                                     \
-    do {                                                                         \
-        int rc_ = (expr);                                                        \
-        if (rc_ != (want)) {                                                     \
-            gnsq_last_error(last, sizeof last);                                  \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), want %d (last error: %s)\n", \
-                    __FILE__, __LINE__, #expr, rc_, gnsq_strerror(rc_), want, last); \
-            exit(1);                                                             \
-        }                                                                        \
-    } while (0)
+#include "check.h"
 
 static void unique_topic(char *buf, size_t n, const char *prefix) {
     static int seq;
@@ -59,8 +39,8 @@ static int contains(const uint8_t *buf, int n, const char *needle) {
 }
 
 static int last_error_contains(const char *needle) {
-    gnsq_last_error(last, sizeof last);
-    return strstr(last, needle) != NULL;
+    gnsq_last_error(check_last, sizeof check_last);
+    return strstr(check_last, needle) != NULL;
 }
 
 static gnsq_producer_t *started_producer(void) {

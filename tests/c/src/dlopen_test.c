@@ -31,27 +31,11 @@
 FUNCTIONS(DECLARE)
 
 static const char *nsqd_tcp, *dead_nsqd;
-static char last[4096];
 
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            p_gnsq_last_error(last, sizeof last);                                                                      \
-            printf("%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, last);                     \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
-
-#define CHECK_RC(expr, want)                                                                                           \
-    do {                                                                                                               \
-        int rc_ = (expr);                                                                                              \
-        if (rc_ != (want)) {                                                                                           \
-            p_gnsq_last_error(last, sizeof last);                                                                      \
-            printf("%s:%d: %s returned %d (%s), want %d (last error: %s)\n", __FILE__, __LINE__, #expr, rc_,           \
-                   p_gnsq_strerror(rc_), want, last);                                                                  \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#define CHECK_LAST_ERROR p_gnsq_last_error
+#define CHECK_STRERROR p_gnsq_strerror
+#define CHECK_OUT stdout
+#include "check.h"
 
 static void load(const char *path) {
     void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -153,8 +137,8 @@ static void test_fork(void) {
                  p_gnsq_producer_new(&q, &nsqd_tcp, 1, NULL) == GNSQ_E_FORKED &&
                  p_gnsq_producer_poll(p, &ev, 1, -1, buf, sizeof buf) == GNSQ_E_FORKED &&
                  p_gnsq_producer_close(p, -1) == GNSQ_E_FORKED && p_gnsq_version() == GNSQ_VERSION;
-        p_gnsq_last_error(last, sizeof last);
-        _exit(ok && strstr(last, "load the library in the child") != NULL ? 0 : 3);
+        p_gnsq_last_error(check_last, sizeof check_last);
+        _exit(ok && strstr(check_last, "load the library in the child") != NULL ? 0 : 3);
     }
     for (deadline = now_ms() + 1000; done == 0 && now_ms() < deadline;) {
         struct timespec pause = {0, 1000 * 1000};

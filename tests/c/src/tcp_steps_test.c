@@ -15,28 +15,8 @@
 
 #include "gnsq.h"
 
-static char last[4096];
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            gnsq_last_error(last, sizeof last);                                          \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__,      \
-                    __LINE__, #cond, last);                                              \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
-
-#define CHECK_RC(expr, want)                                                             \
-    do {                                                                                 \
-        int rc_ = (expr);                                                                \
-        if (rc_ != (want)) {                                                             \
-            gnsq_last_error(last, sizeof last);                                          \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), want %d (last error: %s)\n",    \
-                    __FILE__, __LINE__, #expr, rc_, gnsq_strerror(rc_), want, last);     \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
+#include "check.h"
 
 /* The event EXPECT_EVENT took and its data. */
 static gnsq_event_t ev;
@@ -70,8 +50,8 @@ static int same(const uint8_t *data, size_t n, const char *want) {
 }
 
 static int last_error_contains(const char *needle) {
-    gnsq_last_error(last, sizeof last);
-    return strstr(last, needle) != NULL;
+    gnsq_last_error(check_last, sizeof check_last);
+    return strstr(check_last, needle) != NULL;
 }
 
 static const char *env(const char *name) {
