@@ -121,6 +121,9 @@ build() {
 	done
 	cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "$ROOT/tests/c/src/api_test.c" "${ldflags[@]}" -o "$BUILD/tests/api_test_asan"
 	write_pc "$BUILD/lib/pkgconfig/gnsq.pc" "$BUILD" "$ROOT/include"
+	log "bundling libgnsq.so.0 into the Python package (bindings/python/gnsq/_lib)"
+	mkdir -p "$ROOT/bindings/python/gnsq/_lib"
+	cp "$BUILD/lib/libgnsq.so.$LIB_VERSION" "$ROOT/bindings/python/gnsq/_lib/libgnsq.so.0"
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"
 	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \
@@ -138,6 +141,8 @@ run_tests() {
 	(cd "$ROOT/bench" && go vet ./...)
 	log "go test -race ./..."
 	(cd "$ROOT" && go test -race -count=1 -timeout 10m ./...)
+	log "Python package tests (pytest)"
+	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" python3 -m pytest -q -p no:cacheprovider tests/python)
 	log "fuzzing each target for $FUZZ_TIME"
 	local target
 	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do
