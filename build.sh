@@ -60,6 +60,18 @@ ensure_go() {
 	export PATH="$dir/bin:$PATH"
 }
 
+# ensure_python_env makes build/venv with the pinned test and runtime
+# dependencies of the Python package (from PyPI).
+PY_PINS=(pytest==8.3.4 blinker==1.9.0)
+ensure_python_env() {
+	if ! "$BUILD/venv/bin/python" -c 'import pytest, blinker' >/dev/null 2>&1; then
+		log "creating build/venv with ${PY_PINS[*]}"
+		rm -rf "$BUILD/venv"
+		python3 -m venv "$BUILD/venv"
+		"$BUILD/venv/bin/python" -m pip install -q "${PY_PINS[@]}"
+	fi
+}
+
 # build_library builds libgnsq.so.$LIB_VERSION into $1 with the links
 # libgnsq.so.0 (its SONAME) and libgnsq.so. Stripped unless DEBUG=1.
 build_library() {
@@ -142,7 +154,8 @@ run_tests() {
 	log "go test -race ./..."
 	(cd "$ROOT" && go test -race -count=1 -timeout 10m ./...)
 	log "Python package tests (pytest)"
-	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" python3 -m pytest -q -p no:cacheprovider tests/python)
+	ensure_python_env
+	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" "$BUILD/venv/bin/python" -m pytest -q -p no:cacheprovider tests/python)
 	log "fuzzing each target for $FUZZ_TIME"
 	local target
 	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do
