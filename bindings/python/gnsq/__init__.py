@@ -1,8 +1,9 @@
 """gnsq 1.0's API over libgnsq (the NSQ client written in Go, through its C ABI).
 
 Work in progress (issue 8): the library's C functions (gnsq._ffi, loaded
-lazily) and gnsq.errors are in place; the client classes are not yet.
+lazily), gnsq.errors, gnsq.protocol and gnsq.states are in place; the
+client classes are not yet.
 """
-from . import errors
+from . import errors, protocol, states
 
 __version__ = "1.0.2"  # the gnsq API this package mirrors; libgnsq's own version is separate
