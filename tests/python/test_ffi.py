@@ -1,6 +1,7 @@
 """gnsq._ffi: every C function declared once, the library loaded lazily
 and refused in a child forked after loading. Run by ./build.sh test
 (PYTHONPATH=bindings/python, the library bundled by build.sh)."""
+import ctypes
 import os
 import re
 import subprocess
@@ -124,3 +125,33 @@ def test_error_hierarchy():
     assert errors.NSQRequeueMessage().backoff is None and errors.NSQRequeueMessage(backoff=True).backoff is True
     for code, cls in errors.ERROR_CODES.items():
         assert isinstance(code, bytes) and issubclass(cls, errors.NSQErrorCode)
+
+
+def test_library_errors_become_gnsq_exceptions():
+    lib = _ffi.lib()
+    cfg = ctypes.c_void_p()
+    _ffi.check(lib.gnsq_config_new(ctypes.byref(cfg)))
+    try:
+        with pytest.raises(ValueError, match="max_in_flight"):
+            _ffi.check(lib.gnsq_config_set(cfg, b"max_in_flight", b"-1"))
+        with pytest.raises(errors.NSQException, match="invalid config handle"):
+            _ffi.check(lib.gnsq_config_set(ctypes.c_void_p(12345), b"max_in_flight", b"1"))
+    finally:
+        _ffi.check(lib.gnsq_config_free(cfg))
+
+
+@pytest.mark.parametrize("code, detail, cls, args", [
+    (_ffi.E_NSQ, b"E_BAD_TOPIC PUB topic name is not valid", errors.NSQBadTopic, (b"PUB topic name is not valid",)),
+    (_ffi.E_NSQ_NONFATAL, b"E_FIN_FAILED FIN x failed", errors.NSQFinishFailed, (b"FIN x failed",)),
+    (_ffi.E_AUTH, b"E_AUTH_FAILED AUTH failed", errors.NSQAuthFailed, (b"AUTH failed",)),
+    (_ffi.E_AUTH, b"gnsq: nsqd requires AUTH", errors.NSQException, ("gnsq: nsqd requires AUTH",)),
+    (_ffi.E_NO_CONNECTIONS, b"none connected", errors.NSQNoConnections, ("none connected",)),
+    (_ffi.E_HTTP, b"http error 404", errors.NSQHttpError, ("http error 404",)),
+    (_ffi.E_CONNECTION, b"refused", errors.NSQSocketError, ("refused",)),
+    (_ffi.E_PROTOCOL, b"bad frame", errors.NSQFrameError, ("bad frame",)),
+    (_ffi.E_FORKED, b"forked", errors.NSQLibraryForkedError, ("forked",)),
+    (_ffi.E_CLOSED, b"producer closed", errors.NSQException, ("producer closed",)),
+])
+def test_error_for(code, detail, cls, args):
+    e = _ffi.error_for(code, detail)
+    assert type(e) is cls and e.args == args

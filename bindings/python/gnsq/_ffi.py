@@ -18,7 +18,30 @@ from ctypes import c_char_p, c_int, c_int32, c_int64, c_size_t, c_uint32, c_uint
 
 from . import errors
 
-__all__ = ["SIGNATURES", "lib", "library_path"]
+__all__ = ["SIGNATURES", "lib", "library_path", "check", "error_for"]
+
+# The GNSQ_E_* codes of include/gnsq.h.
+E_INVALID_ARG = -1
+E_INVALID_HANDLE = -2
+E_CLOSED = -3
+E_TIMEOUT = -4
+E_NO_CONNECTIONS = -5
+E_CONNECTION = -6
+E_NSQ = -7
+E_NSQ_NONFATAL = -8
+E_PROTOCOL = -9
+E_TLS = -10
+E_AUTH = -11
+E_HTTP = -12
+E_NOT_RUNNING = -13
+E_ALREADY_RESPONDED = -14
+E_UNKNOWN_TOKEN = -15
+E_IO = -17
+E_INTERNAL = -18
+E_IN_CALLBACK = -19
+E_FORKED = -20
+E_PENDING = -21
+E_INTERRUPTED = -22
 
 # name: (restype, argtypes). Handles, buffers and structs are c_void_p:
 # the callers pass ctypes buffers, decoded with struct in bulk.
@@ -144,3 +167,41 @@ def lib():
             _loaded_pid = os.getpid()
             _lib = loaded
     return lib()
+
+
+def last_error():
+    """The calling thread's last error detail (bytes)."""
+    buf = ctypes.create_string_buffer(1024)
+    n = lib().gnsq_last_error(buf, len(buf))
+    if n >= len(buf):
+        buf = ctypes.create_string_buffer(n + 1)
+        lib().gnsq_last_error(buf, len(buf))
+    return buf.value
+
+
+def error_for(code, detail):
+    """The gnsq exception for a GNSQ_E_* code and its detail (bytes): the
+    one place that maps the library's errors to Python's."""
+    text = detail.decode("utf-8", "replace")
+    if code in (E_NSQ, E_NSQ_NONFATAL) or (code == E_AUTH and detail.startswith(b"E_")):
+        return errors.make_error(detail)  # nsqd's own error: its E_* name starts the detail
+    if code == E_INVALID_ARG:
+        return ValueError(text)
+    if code == E_NO_CONNECTIONS:
+        return errors.NSQNoConnections(text)
+    if code == E_HTTP:
+        return errors.NSQHttpError(text)
+    if code in (E_CONNECTION, E_TIMEOUT, E_IO, E_TLS):
+        return errors.NSQSocketError(text)
+    if code == E_PROTOCOL:
+        return errors.NSQFrameError(text)
+    if code == E_FORKED:
+        return errors.NSQLibraryForkedError(text)
+    return errors.NSQException(text)
+
+
+def check(rc):
+    """rc if it is a success (>= 0), else raises error_for(rc, last_error())."""
+    if rc < 0:
+        raise error_for(rc, last_error())
+    return rc
