@@ -3,7 +3,17 @@
 #ifndef LIBGNSQ_EXPORTS_H
 #define LIBGNSQ_EXPORTS_H
 #undef GNSQ_NO_PROTOTYPES
+#include <stdint.h>
+#include <time.h>
+
 #include "gnsq.h"
+
+/* CLOCK_MONOTONIC in microseconds (deadlines of waits). */
+static inline int64_t libgnsq_now_us(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* 1 in a child forked after the library was loaded. */
 int libgnsq_forked(void);

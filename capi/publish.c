@@ -129,12 +129,6 @@ int32_t libgnsq_finish_pub(struct libgnsq_pub *pub, int32_t rc, const char *deta
 	return old;
 }
 
-static int64_t now_us(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* The library's wait for a connection ends this long before the caller's
    deadline, so that its outcome reaches the caller in time. */
 #define CONNECT_MARGIN_US 5000
@@ -142,7 +136,7 @@ static int64_t now_us(void) {
 int libgnsq_pub_connect_ms(const struct libgnsq_pub *pub) {
 	int64_t left;
 	if (pub->deadline_us < 0) return -1;
-	left = pub->deadline_us - now_us() - CONNECT_MARGIN_US;
+	left = pub->deadline_us - libgnsq_now_us() - CONNECT_MARGIN_US;
 	return left <= 0 ? 0 : left / 1000 > 0x7fffffff ? 0x7fffffff : (int)(left / 1000);
 }
 
@@ -178,18 +172,18 @@ static struct libgnsq_pub *new_pub(gnsq_producer_t *p, const char *topic, const 
    (deadline_us < 0: no limit). Returns the state last seen. */
 static int32_t wait_pub(struct libgnsq_pub *pub, int32_t want, int64_t deadline_us) {
 	int32_t s;
-	int64_t spin_until = now_us() + SPIN_US;
+	int64_t spin_until = libgnsq_now_us() + SPIN_US;
 	if (deadline_us >= 0 && spin_until > deadline_us) spin_until = deadline_us;
 	__atomic_store_n(&pub->awaited, want, __ATOMIC_RELEASE); /* before PUB_SLEEPING is set */
 	if (__atomic_load_n(&libgnsq_spin_ok, __ATOMIC_RELAXED)) {
-		while (!((s = __atomic_load_n(&pub->state, __ATOMIC_ACQUIRE)) & want) && now_us() < spin_until) sched_yield();
+		while (!((s = __atomic_load_n(&pub->state, __ATOMIC_ACQUIRE)) & want) && libgnsq_now_us() < spin_until) sched_yield();
 	}
 	for (;;) {
 		struct timespec ts, *tsp = NULL;
 		s = set_flag_unless(pub, PUB_SLEEPING, want);
 		if (s & want) break;
 		if (deadline_us >= 0) {
-			int64_t left = deadline_us - now_us();
+			int64_t left = deadline_us - libgnsq_now_us();
 			if (left <= 0) break;
 			ts.tv_sec = left / 1000000;
 			ts.tv_nsec = (left % 1000000) * 1000;
@@ -212,7 +206,7 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
                    const size_t *lens, size_t n, int multi, int64_t defer_ms, int timeout_ms, int64_t bound_us) {
 	struct libgnsq_pub *pub;
 	int32_t s;
-	int64_t deadline = timeout_ms >= 0 ? now_us() + (int64_t)timeout_ms * 1000 : -1;
+	int64_t deadline = timeout_ms >= 0 ? libgnsq_now_us() + (int64_t)timeout_ms * 1000 : -1;
 	LIBGNSQ_GUARD_FORK();
 	if (topic == NULL || (n > 0 && (bodies == NULL || lens == NULL)) || (bound_us >= 0 && token == NULL)) {
 		static const char detail[] = "topic, bodies, lens or token is NULL";
@@ -240,7 +234,7 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 	if (bound_us >= 0) {
 		pub->token = next_token();
 		submit(pub);
-		s = wait_pub(pub, PUB_DONE, now_us() + bound_us);
+		s = wait_pub(pub, PUB_DONE, libgnsq_now_us() + bound_us);
 		/* Not answered in time: once the library has taken it (at once,
 		   unless it answers a bad argument or a closed handle instead),
 		   the outcome comes as an event. timeout_ms bounds only the

@@ -24,17 +24,18 @@ import (
 // caller's thread (libgnsq_submit_now), which saves the goroutine's wake-up.
 
 func init() {
-	updateWaitFlags()
+	keepTwoPs()
+	setWaitFlags()
 	if fd := C.libgnsq_submit_fd(); fd >= 0 { // else queued publishes fail at once (publish.c)
 		go drainPubs(os.NewFile(uintptr(fd), "libgnsq-publishes"))
 	}
 }
 
-// updateWaitFlags tells publish.c how a synchronous publish may wait: on
+// setWaitFlags tells publish.c how a synchronous publish may wait: on
 // the caller's thread only with more than one P (the thread keeps its P
 // while it waits), and spinning only with another CPU to answer on
 // meanwhile.
-func updateWaitFlags() {
+func setWaitFlags() {
 	setFlag(&C.libgnsq_direct_ok, runtime.GOMAXPROCS(0) > 1)
 	setFlag(&C.libgnsq_spin_ok, runtime.NumCPU() > 1)
 }
@@ -54,7 +55,6 @@ func drainPubs(f *os.File) {
 			time.Sleep(time.Millisecond) // not expected from the doorbell; never spin on it
 			continue
 		}
-		updateWaitFlags()
 		for pub := C.libgnsq_take_pubs(); pub != nil; {
 			next := pub.next
 			go submitGuarded(pub)

@@ -16,13 +16,7 @@ extern int libgnsq_poll_step(int kind, void *h, gnsq_event_t *evs, int max, uint
                              uint64_t *ticket, int *fd);
 extern int libgnsq_dispatch_step(int kind, void *h, int wait, uint64_t *ticket, int *fd, int *stop, uint64_t *run);
 
-static int64_t now_us(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t now_ms(void) { return now_us() / 1000; }
+static int64_t now_ms(void) { return libgnsq_now_us() / 1000; }
 
 /* Waits for fd to become readable, until deadline_ms (timeout_ms < 0: no
    limit). Returns 0 once the deadline has passed, else 1 (readable,
