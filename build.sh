@@ -64,14 +64,16 @@ ensure_go() {
 }
 
 # ensure_python_env makes build/venv with the pinned test and runtime
-# dependencies of the Python package (from PyPI).
-PY_PINS=(pytest==8.3.4 blinker==1.9.0)
+# dependencies of the Python package (from PyPI); a stamp file records the
+# pins, so changing them rebuilds the venv.
+PY_PINS=(pytest==8.3.4 blinker==1.9.0 gevent==24.11.1)
 ensure_python_env() {
-	if ! "$BUILD/venv/bin/python" -c 'import pytest, blinker' >/dev/null 2>&1; then
+	if [ "$(cat "$BUILD/venv/pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
 		log "creating build/venv with ${PY_PINS[*]}"
 		rm -rf "$BUILD/venv"
 		python3 -m venv "$BUILD/venv"
 		"$BUILD/venv/bin/python" -m pip install -q "${PY_PINS[@]}"
+		echo "${PY_PINS[*]}" >"$BUILD/venv/pins"
 	fi
 }
 
