@@ -1,9 +1,17 @@
-"""gnsq 1.0's API over libgnsq (the NSQ client written in Go, through its C ABI).
+"""gnsq 1.0's API over libgnsq, an NSQ client written in Go, through its C
+ABI: a drop-in replacement for ``import gnsq`` (same modules, classes,
+signatures, blinker signals and errors), with threads or under gevent.
 
-Work in progress (issue 8): the library's C functions (gnsq._ffi, loaded
-lazily), gnsq.errors, gnsq.protocol and gnsq.states are in place; the
-client classes are not yet.
+The library is loaded on first use, never at import (see gnsq._ffi).
 """
-from . import errors, protocol, states
+from . import errors, protocol, states  # noqa: F401  (gnsq's own tests import them from here)
+from .backofftimer import BackoffTimer
+from .consumer import Consumer
+from .message import Message
+from .producer import Producer
+from .reader import Reader
+from .version import __version__
 
-__version__ = "1.0.2"  # the gnsq API this package mirrors; libgnsq's own version is separate
+__author__ = "libgnsq authors (API of gnsq by Trevor Olson)"
+__email__ = ""
+__all__ = ["Consumer", "Reader", "Producer", "Message", "BackoffTimer"]  # NsqdTCPClient, HTTP clients: in progress

@@ -1,0 +1,237 @@
+"""gnsq.Producer over libgnsq.
+
+Connections, reconnects with backoff and the matching of nsqd's answers to
+publishes run in the library. With threads, a blocking publish is one call
+that sleeps in the library (the GIL released). Under gevent, and for
+raise_error=False, a publish waits a few microseconds for nsqd's answer
+(gnsq_producer_publish_bounded) and otherwise gets its outcome from the
+producer's event loop (a thread or greenlet), which also sends the signals.
+"""
+import ctypes
+import json
+import logging
+
+import blinker
+
+from . import _ffi, _handle, _options, _wait, protocol
+from .errors import NSQException
+from .util import parse_nsqds
+
+__all__ = ["Producer"]
+
+INIT, RUNNING, CLOSED = "init", "running", "closed"
+# How long a publish under gevent or with raise_error=False waits inside the
+# library for nsqd's answer before leaving it to the event loop: about the
+# round trip to a local nsqd.
+BOUNDED_WAIT_US = 100
+
+
+def _timeout_ms(block, timeout):
+    """gnsq's block/timeout (the wait for a connection) in the library's ms."""
+    if not block:
+        return 0
+    if timeout is None or timeout < 0:
+        return -1
+    return max(int(timeout * 1000), 1)
+
+
+def _body(data):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("message body must be a byte string")
+    return bytes(data)
+
+
+class Producer:
+    """gnsq's high-level producer; same signature, defaults and signals."""
+
+    def __init__(self, nsqd_tcp_addresses=[], max_backoff_duration=128, **kwargs):
+        if not nsqd_tcp_addresses:
+            raise ValueError("must specify at least one nsqd or lookupd")
+        self.nsqd_tcp_addresses = parse_nsqds(nsqd_tcp_addresses)
+        self.max_backoff_duration = max_backoff_duration
+        _options.check_tcp_kwargs(type(self).__name__, kwargs)
+        self.conn_kwargs = kwargs
+        self.logger = logging.getLogger("gnsq.producer")
+
+        self.on_response = blinker.Signal(doc="Emitted when a response is received (response=).")
+        self.on_error = blinker.Signal(doc="Emitted when an error is received (error=).")
+        self.on_auth = blinker.Signal(doc="Emitted after a connection authenticated (conn=, response=).")
+        self.on_close = blinker.Signal(doc="Emitted after close().")
+
+        self._runtime = _wait.current()
+        self._state = INIT
+        self._handle = None
+        self._worker = None
+        self._results = {}  # token -> result of a publish left to the loop
+        self._early = {}  # token -> (code, data) the loop saw before its publisher registered
+        self._lock = self._runtime.RLock()
+        self._response_events = False
+
+    @property
+    def is_running(self):
+        return self._state == RUNNING
+
+    def start(self):
+        """Connects to every nsqd (failures are logged and retried)."""
+        if self._state == CLOSED:
+            raise NSQException("producer already closed")
+        if self._state == RUNNING:
+            self.logger.warning("producer already started")
+            return
+        lib = _ffi.lib()
+        addrs = [a.encode() for a in sorted(self.nsqd_tcp_addresses)]
+        ptr = ctypes.c_void_p()
+        items = _options.config_items(self.conn_kwargs, max_backoff_duration=self.max_backoff_duration,
+                                      log_level=_handle.log_level_for(self.logger))
+        with _handle.Config(items) as cfg:
+            _ffi.check(lib.gnsq_producer_new(ctypes.byref(ptr), (ctypes.c_char_p * len(addrs))(*addrs),
+                                             len(addrs), cfg.ptr))
+        self._handle = _handle.Handle("producer", ptr, max_events=128, buf_size=64 * 1024)
+        self._set_mask()
+        try:
+            _ffi.check(lib.gnsq_producer_start(ptr))
+        except BaseException:
+            self._handle.free()
+            raise
+        self._state = RUNNING
+        self._worker = self._runtime.spawn(self._loop)
+
+    def close(self):
+        """Closes the connections; publishes still waiting fail with
+        NSQException('connection closed')."""
+        if self._state != RUNNING:
+            self._state = CLOSED
+            return
+        self._state = CLOSED
+        self._handle.close()
+        self.on_close.send(self)
+
+    def join(self, timeout=None, raise_error=False):
+        """Waits until the producer's event loop has ended (after close)."""
+        if self._worker is not None:
+            self._runtime.join(self._worker, timeout)
+
+    def publish(self, topic, data, defer=None, block=True, timeout=None, raise_error=True):
+        """Publishes data to topic (DPUB when defer, in ms). Returns b'OK',
+        or with raise_error=False a result to get() it from."""
+        self._check_running()
+        protocol.assert_valid_topic_name(topic)
+        body = _body(data)
+        defer_ms = int(defer) if defer is not None else 0
+        if defer_ms < 0:
+            return self._refused(protocol.DPUB, "DPUB could not parse timeout %d" % defer_ms, raise_error)
+        wait_ms = _timeout_ms(block, timeout)
+        lib = _ffi.lib()
+        if raise_error and not self._runtime.green and wait_ms < 0:
+            _ffi.check(lib.gnsq_producer_publish(self._handle.ptr, topic.encode(), body, len(body), defer_ms, -1))
+            return protocol.OK
+        token = ctypes.c_uint64()
+        rc = lib.gnsq_producer_publish_bounded(ctypes.byref(token), self._handle.ptr, topic.encode(), body,
+                                               len(body), defer_ms, BOUNDED_WAIT_US, wait_ms)
+        result = self._result(rc, token.value)
+        return result.get() if raise_error else result
+
+    def multipublish(self, topic, messages, block=True, timeout=None, raise_error=True):
+        """Publishes an iterable of bodies to topic in one MPUB."""
+        self._check_running()
+        protocol.assert_valid_topic_name(topic)
+        bodies = [_body(m) for m in messages]
+        n = len(bodies)
+        ptrs = (ctypes.c_char_p * n)(*bodies)
+        lens = (ctypes.c_size_t * n)(*map(len, bodies))
+        wait_ms = _timeout_ms(block, timeout)
+        lib = _ffi.lib()
+        if raise_error and not self._runtime.green and wait_ms < 0:
+            _ffi.check(lib.gnsq_producer_multipublish(self._handle.ptr, topic.encode(),
+                                                      ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)), lens, n, -1))
+            return protocol.OK
+        token = ctypes.c_uint64()
+        rc = lib.gnsq_producer_multipublish_async(ctypes.byref(token), self._handle.ptr, topic.encode(),
+                                                  ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)), lens, n, wait_ms)
+        result = self._result(_ffi.E_PENDING if rc == 0 else rc, token.value)
+        return result.get() if raise_error else result
+
+    # ---- helpers --------------------------------------------------------
+
+    def _check_running(self):
+        if self._state != RUNNING:
+            raise NSQException("producer not running")
+
+    def _refused(self, command, text, raise_error):
+        """nsqd's answer to a request the library refuses before sending
+        (gnsq sent it and nsqd refused it the same way)."""
+        from .errors import NSQInvalid
+
+        error = NSQInvalid(text.encode())
+        if raise_error:
+            raise error
+        result = self._runtime.AsyncResult()
+        result.set_exception(error)
+        return result
+
+    def _result(self, rc, token):
+        """A result for a publish's return code; a pending one is completed
+        by the loop (which may have seen its outcome already)."""
+        result = self._runtime.AsyncResult()
+        if rc == _ffi.E_PENDING:
+            with self._lock:
+                outcome = self._early.pop(token, None)
+                if outcome is None:
+                    self._results[token] = result
+            if outcome is not None:
+                self._complete(result, *outcome)
+        elif rc < 0:
+            result.set_exception(_ffi.error_for(rc, _ffi.last_error()))
+        else:
+            result.set(protocol.OK)
+        return result
+
+    @staticmethod
+    def _complete(result, code, data):
+        if code == 0:
+            result.set(protocol.OK)
+        elif code == _ffi.E_CLOSED:
+            result.set_exception(NSQException("connection closed"))
+        else:
+            result.set_exception(_ffi.error_for(code, data))
+
+    def _set_mask(self):
+        """RESPONSE events (one per publish) only while someone listens."""
+        wanted = bool(self.on_response.receivers)
+        if wanted != self._response_events:
+            self._response_events = wanted
+            mask = 0xFFFFFFFF if wanted else 0xFFFFFFFF & ~(1 << _handle.EV_RESPONSE)
+            _ffi.lib().gnsq_producer_set_event_mask(self._handle.ptr, mask)
+
+    def _loop(self):
+        """Delivers publish outcomes and signals until the producer is closed."""
+        runtime, handle = self._runtime, self._handle
+        try:
+            while True:
+                try:
+                    events = handle.poll(0)
+                except NSQException:
+                    break  # closed, and everything before CLOSED delivered
+                if not events:
+                    if runtime.wait_readable(handle.fd):
+                        _wait.drain(handle.fd)
+                    continue
+                self._set_mask()
+                for typ, code, token, _, value, data, _, conn, _ in events:
+                    if typ == _handle.EV_PUBLISHED:
+                        with self._lock:
+                            result = self._results.pop(token, None)
+                            if result is None:
+                                self._early[token] = (code, data)
+                        if result is not None:
+                            self._complete(result, code, data)
+                    elif typ == _handle.EV_RESPONSE:
+                        self.on_response.send(self, response=data)
+                    elif typ == _handle.EV_ERROR:
+                        self.on_error.send(self, error=_ffi.error_for(code, data))
+                    elif typ == _handle.EV_AUTH:
+                        self.on_auth.send(self, conn=conn, response=json.loads(data))
+                    elif typ == _handle.EV_LOG:
+                        _handle.log_record(data, value)
+        finally:
+            handle.free()
