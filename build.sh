@@ -160,7 +160,8 @@ run_tests() {
 	(cd "$ROOT" && go test -race -count=1 -timeout 10m ./...)
 	log "Python package tests (pytest)"
 	ensure_python_env
-	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" "$BUILD/venv/bin/python" -m pytest -q -p no:cacheprovider tests/python)
+	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" "$BUILD/venv/bin/python" -m pytest -q -p no:cacheprovider \
+		-W error::pytest.PytestUnhandledThreadExceptionWarning tests/python)
 	log "fuzzing each target for -fuzztime $FUZZ_TIME"
 	local target
 	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do

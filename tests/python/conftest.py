@@ -149,3 +149,51 @@ def lookupd():
 def topic(request):
     """A topic name unique to the test."""
     return ("t%d_%s" % (os.getpid(), re.sub(r"[^.a-zA-Z0-9_-]", "_", request.node.name)))[:64]
+
+
+class AuthServer:
+    """nsqd's --auth-http-address: grants `topics` (a regex) to `secret`."""
+
+    def __init__(self, secret, topics=".*"):
+        import http.server
+        import threading
+        import urllib.parse
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(self.path).query))
+                if query.get("secret") != secret:
+                    self.send_error(403)
+                    return
+                body = json.dumps({"ttl": 3600, "identity": "tester", "identity_url": "",
+                                   "authorizations": [{"topic": outer.topics, "channels": [".*"],
+                                                       "permissions": ["subscribe", "publish"]}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.topics = topics
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def auth_nsqd():
+    """(nsqd requiring AUTH, its AuthServer with secret b'letmein')."""
+    auth = AuthServer("letmein")
+    s = Server("nsqd", ["--auth-http-address=" + auth.address])
+    yield s, auth
+    s.stop()
+    auth.stop()

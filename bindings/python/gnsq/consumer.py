@@ -256,9 +256,19 @@ class Consumer:
         notify fd must stay open while the loop may wait on it)."""
         if self._handle_closed:
             return
+        handle = self._handle
+        # Stop intake, and give back at once what was received but not
+        # handled (else nsqd redelivers it only after its msg_timeout).
+        _ffi.lib().gnsq_consumer_set_max_in_flight(handle.ptr, 0)
+        try:
+            for event in handle.poll(0):
+                if event[0] == _handle.EV_MESSAGE:
+                    self._answer_token(event[2], RESP_REQUEUE)
+        except NSQException:
+            pass
         self._flush()
         self._handle_closed = True
-        self._handle.close()
+        handle.close()
         self.on_close.send(self)
 
     def _status(self):
@@ -283,7 +293,7 @@ class Consumer:
         conn = self._connections.get(conn_id)
         if conn is None:
             info = self._conn_info(conn_id)
-            address = info[7].split(b"\0", 1)[0].decode() if info else "?"
+            address = info[8].split(b"\0", 1)[0].decode() if info else "?"
             conn = self._connections[conn_id] = Connection(self, conn_id, address)
         return conn
 
@@ -398,17 +408,17 @@ class Consumer:
                 message._responded = True  # the library finished it
                 self.logger.warning("giving up on message %s after %d tries", mid.decode("ascii", "replace"),
                                     attempts)
-                self.on_giving_up.send(self, message=message)
+                self._send(self.on_giving_up, message=message)
             elif typ == _handle.EV_FINISHED:
-                self.on_finish.send(self, message_id=mid)
+                self._send(self.on_finish, message_id=mid)
             elif typ == _handle.EV_REQUEUED:
-                self.on_requeue.send(self, message_id=mid, timeout=value)
+                self._send(self.on_requeue, message_id=mid, timeout=value)
             elif typ == _handle.EV_RESPONSE:
-                self.on_response.send(self, response=data)
+                self._send(self.on_response, response=data)
             elif typ == _handle.EV_ERROR:
-                self.on_error.send(self, error=_ffi.error_for(code, data))
+                self._send(self.on_error, error=_ffi.error_for(code, data))
             elif typ == _handle.EV_AUTH:
-                self.on_auth.send(self, conn=self._connection(conn), response=json.loads(data))
+                self._send(self.on_auth, conn=self._connection(conn), response=json.loads(data))
             elif typ == _handle.EV_LOG:
                 _handle.log_record(data, value)
             elif typ == _handle.EV_DISCONNECTED:
@@ -416,6 +426,14 @@ class Consumer:
         self._flush()
         if self._state != RUNNING:
             self._close_handle()  # close() was called by a handler
+
+    def _send(self, signal, **kwargs):
+        """Sends a signal other than on_message: a receiver's exception is
+        logged and the loop goes on."""
+        try:
+            signal.send(self, **kwargs)
+        except Exception:
+            self.logger.exception("[%s] a receiver of a signal raised", self.name)
 
     def _answer_token(self, token, action):
         self._pending += RESPONSE.pack(token, action, 0, 0, 0, 0)
