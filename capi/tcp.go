@@ -309,13 +309,15 @@ func gnsqgo_tcp_notify_fd(fd *C.int, c *C.gnsq_tcp_t) (rc C.int) {
 	return notifyFD[*tcpObj](fd, unsafe.Pointer(c))
 }
 
-// shutdown stops new steps, closes the socket (which ends the running
-// ones) and waits for the steps and the reader.
+// shutdown stops new steps, closes the socket after writing what the
+// commands left buffered (a FIN just sent must reach nsqd, as in gnsq;
+// closing also ends the running steps) and waits for the steps and the
+// reader.
 func (o *tcpObj) shutdown(timeout time.Duration) bool {
 	o.mu.Lock()
 	o.shut = true
 	o.mu.Unlock()
-	o.c.CloseStream()
+	o.c.CloseStreamAfterFlush()
 	return gnsq.WaitGroupWithin(&o.reader, timeout)
 }
 

@@ -749,11 +749,11 @@ func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }
 // Use CloseStream to close the socket.
 func (c *NsqdTCPClient) Close() error { return c.Send(StartClose()) }
 
-// closeStreamAfterFlush writes out what SendBuffered left (FINs of
+// CloseStreamAfterFlush writes out what SendBuffered left (FINs of
 // handled messages), then closes the socket. It waits at most a second,
 // also for a writer in progress: closing under the flusher would drop
 // the answers it is writing.
-func (c *NsqdTCPClient) closeStreamAfterFlush() {
+func (c *NsqdTCPClient) CloseStreamAfterFlush() {
 	if c.state.Load() == stateConnected && !c.writeFailed.Load() {
 		deadline := time.Now().Add(time.Second)
 		if c.lockWriterWithin(time.Second) {

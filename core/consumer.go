@@ -221,7 +221,7 @@ func (c *Consumer) Close() {
 	c.mu.Unlock()
 	for _, cc := range conns {
 		cc.queue.close()
-		cc.client.closeStreamAfterFlush()
+		cc.client.CloseStreamAfterFlush()
 	}
 	if h := c.Hooks.OnClose; h != nil {
 		h()

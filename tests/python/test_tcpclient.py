@@ -671,8 +671,6 @@ def test_live_listen(nsqd, topic):
     pub.close_stream()
 
 
-@pytest.mark.xfail(strict=False, reason="libgnsq: gnsq_tcp_close() closes the socket without flushing the FIN/REQ/"
-                   "TOUCH/RDY that gnsq_tcp_finish() & co. left in the write buffer (gnsq sent them at once)")
 def test_live_finish_then_close_stream_delivers_the_fins(nsqd, topic):
     for _ in range(10):  # one lost FIN is likely in each round
         conn = connected(nsqd)
