@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -197,3 +198,8 @@ def auth_nsqd():
     yield s, auth
     s.stop()
     auth.stop()
+
+
+def pytest_runtest_teardown(item):
+    # the package picks gevent once gevent is imported: tests of gevent run it in a subprocess
+    assert "gevent" not in sys.modules, "%s imported gevent into the pytest process" % item.nodeid

@@ -7,11 +7,14 @@ The library is loaded on first use, never at import (see gnsq._ffi).
 from . import errors, protocol, states  # noqa: F401  (gnsq's own tests import them from here)
 from .backofftimer import BackoffTimer
 from .consumer import Consumer
+from .lookupd import Lookupd, LookupdClient
 from .message import Message
+from .nsqd import Nsqd, NsqdHTTPClient, NsqdTCPClient
 from .producer import Producer
 from .reader import Reader
 from .version import __version__
 
 __author__ = "libgnsq authors (API of gnsq by Trevor Olson)"
 __email__ = ""
-__all__ = ["Consumer", "Reader", "Producer", "Message", "BackoffTimer"]  # NsqdTCPClient, HTTP clients: in progress
+__all__ = ["Consumer", "Reader", "Producer", "Nsqd", "NsqdTCPClient", "NsqdHTTPClient", "Lookupd", "LookupdClient",
+           "Message", "BackoffTimer"]

@@ -11,9 +11,11 @@ raises KeyboardInterrupt at once) and background loops are daemon threads.
 An object chooses once, when it is created: ``Runtime.current()``.
 """
 import os
+import queue
 import select
 import sys
 import threading
+import time
 
 
 class _Timeout(Exception):
@@ -71,11 +73,45 @@ class AsyncResult:
         return self.value
 
 
+class Queue(queue.Queue):
+    """queue.Queue with gevent.queue.Queue's peek and iteration (for the
+    contrib handlers without gevent); maxsize None or <= 0: unbounded."""
+
+    def __init__(self, maxsize=None):
+        super().__init__(maxsize if maxsize and maxsize > 0 else 0)
+
+    def peek(self, block=True, timeout=None):
+        with self.not_empty:
+            if not block and not self._qsize():
+                raise queue.Empty
+            if not self.not_empty.wait_for(self._qsize, timeout):
+                raise queue.Empty
+            return self.queue[0]
+
+    def peek_nowait(self):
+        return self.peek(False)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self.get()
+        if item is StopIteration:
+            raise StopIteration
+        return item
+
+
 class _Threads:
     green = False
     Event = threading.Event
     RLock = threading.RLock
     AsyncResult = AsyncResult
+    Queue = Queue
+    Empty = queue.Empty
+
+    @staticmethod
+    def Channel():
+        return Queue(1)
 
     @staticmethod
     def wait_readable(fd, timeout=None):
@@ -102,6 +138,8 @@ class _Threads:
     def cooperate():
         pass
 
+    sleep = staticmethod(time.sleep)
+
 
 class _Gevent:
     green = True
@@ -110,6 +148,7 @@ class _Gevent:
         import gevent
         import gevent.event
         import gevent.lock
+        import gevent.queue
         import gevent.socket
 
         self._gevent = gevent
@@ -117,6 +156,9 @@ class _Gevent:
         self.Event = gevent.event.Event
         self.RLock = gevent.lock.RLock
         self.AsyncResult = gevent.event.AsyncResult
+        self.Queue = gevent.queue.Queue
+        self.Channel = gevent.queue.Channel
+        self.Empty = gevent.queue.Empty
 
     def wait_readable(self, fd, timeout=None):
         try:
@@ -137,7 +179,12 @@ class _Gevent:
         return self._gevent.getcurrent()
 
     def cooperate(self):
-        self._gevent.sleep(0)
+        """Lets the other greenlets run, timers and I/O included (sleep(0)
+        would not run the event loop)."""
+        self._gevent.idle()
+
+    def sleep(self, seconds):
+        self._gevent.sleep(seconds)
 
 
 _THREADS = _Threads()

@@ -10,6 +10,7 @@ producer's event loop (a thread or greenlet), which also sends the signals.
 import ctypes
 import json
 import logging
+import time
 
 import blinker
 
@@ -24,6 +25,7 @@ INIT, RUNNING, CLOSED = "init", "running", "closed"
 # library for nsqd's answer before leaving it to the event loop: about the
 # round trip to a local nsqd.
 BOUNDED_WAIT_US = 100
+YIELD_EVERY = 32
 
 
 def _timeout_ms(block, timeout):
@@ -33,6 +35,11 @@ def _timeout_ms(block, timeout):
     if timeout is None or timeout < 0:
         return -1
     return max(int(timeout * 1000), 1)
+
+
+def _pending(rc):
+    """An async publish's success means its outcome comes as an event."""
+    return _ffi.E_PENDING if rc == 0 else rc
 
 
 def _body(data):
@@ -66,6 +73,7 @@ class Producer:
         self._early = {}  # token -> (code, data) the loop saw before its publisher registered
         self._lock = self._runtime.RLock()
         self._response_events = False
+        self._calls = 0
 
     @property
     def is_running(self):
@@ -126,10 +134,13 @@ class Producer:
             _ffi.check(lib.gnsq_producer_publish(self._handle.ptr, topic.encode(), body, len(body), defer_ms, -1))
             return protocol.OK
         token = ctypes.c_uint64()
-        rc = lib.gnsq_producer_publish_bounded(ctypes.byref(token), self._handle.ptr, topic.encode(), body,
-                                               len(body), defer_ms, BOUNDED_WAIT_US, wait_ms)
-        result = self._result(rc, token.value)
-        return result.get() if raise_error else result
+        if raise_error:  # wait a little for the answer: most come that fast
+            result = self._submit(lambda ms: lib.gnsq_producer_publish_bounded(
+                ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, BOUNDED_WAIT_US,
+                ms), wait_ms, token)
+            return result.get()
+        return self._submit(lambda ms: _pending(lib.gnsq_producer_publish_async(
+            ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, ms)), wait_ms, token)
 
     def multipublish(self, topic, messages, block=True, timeout=None, raise_error=True):
         """Publishes an iterable of bodies to topic in one MPUB."""
@@ -146,9 +157,9 @@ class Producer:
                                                       ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)), lens, n, -1))
             return protocol.OK
         token = ctypes.c_uint64()
-        rc = lib.gnsq_producer_multipublish_async(ctypes.byref(token), self._handle.ptr, topic.encode(),
-                                                  ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)), lens, n, wait_ms)
-        result = self._result(_ffi.E_PENDING if rc == 0 else rc, token.value)
+        result = self._submit(lambda ms: _pending(lib.gnsq_producer_multipublish_async(
+            ctypes.byref(token), self._handle.ptr, topic.encode(), ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)),
+            lens, n, ms)), wait_ms, token)
         return result.get() if raise_error else result
 
     # ---- helpers --------------------------------------------------------
@@ -156,6 +167,13 @@ class Producer:
     def _check_running(self):
         if self._state != RUNNING:
             raise NSQException("producer not running")
+        self._set_mask()
+        if self._runtime.green:
+            # a publish answered within the bounded wait never yields: let
+            # the other greenlets run every few dozen publishes
+            self._calls += 1
+            if self._calls % YIELD_EVERY == 0:
+                self._runtime.cooperate()
 
     def _refused(self, command, text, raise_error):
         """nsqd's answer to a request the library refuses before sending
@@ -168,6 +186,23 @@ class Producer:
         result = self._runtime.AsyncResult()
         result.set_exception(error)
         return result
+
+    def _submit(self, call, wait_ms, token):
+        """Runs call(ms) (a publish waiting at most ms for a connection) and
+        returns its result. Under gevent the library must not wait for a
+        connection on the hub's thread: it is asked not to wait, and the
+        waiting for a connection happens here, sleeping cooperatively."""
+        if not self._runtime.green or wait_ms == 0:
+            return self._result(call(wait_ms), token.value)
+        deadline = None if wait_ms < 0 else time.monotonic() + wait_ms / 1000.0
+        pause = 0.001
+        while True:
+            rc = call(0)
+            if rc != _ffi.E_NO_CONNECTIONS or (deadline is not None and time.monotonic() >= deadline):
+                return self._result(rc, token.value)
+            self._runtime.sleep(pause if deadline is None else min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 0.05)
+            self._check_running()
 
     def _result(self, rc, token):
         """A result for a publish's return code; a pending one is completed

@@ -1,0 +1,1 @@
+"""gnsq.contrib: handlers for common patterns (batch, giveup, queue, sentry)."""
