@@ -155,11 +155,11 @@ func gnsqgo_http_new(out **C.gnsq_http_t, kind C.int, url *C.char, cfg *C.gnsq_c
 	switch kind {
 	case C.GNSQ_HTTP_NSQD:
 		if o.nsqd, err = gnsq.NsqdHTTPClientFromURL(C.GoString(url)); err == nil {
-			o.nsqd.Timeout = config.Timeout
+			o.nsqd.Timeout, o.nsqd.UserAgent = config.Timeout, config.UserAgent
 		}
 	case C.GNSQ_HTTP_LOOKUPD:
 		if o.lookupd, err = gnsq.LookupdClientFromURL(C.GoString(url)); err == nil {
-			o.lookupd.Timeout = config.Timeout
+			o.lookupd.Timeout, o.lookupd.UserAgent = config.Timeout, config.UserAgent
 		}
 	default:
 		return failCode(C.GNSQ_E_INVALID_ARG, "kind must be GNSQ_HTTP_NSQD or GNSQ_HTTP_LOOKUPD")

@@ -812,7 +812,8 @@ int gnsq_tcp_free(gnsq_tcp_t *c);
 /**
  * Creates a client of kind GNSQ_HTTP_NSQD or GNSQ_HTTP_LOOKUPD for url
  * ("http://h:p", "h:p", "https://h"; gnsq's from_url, default port 4151 or
- * 4161). cfg may be NULL; its "timeout" bounds each request (default 60 s).
+ * 4161). cfg may be NULL; its "timeout" bounds each request (default 60 s)
+ * and its "user_agent" is sent as User-Agent.
  */
 int gnsq_http_new(gnsq_http_t **out, int kind, const char *url, const gnsq_config_t *cfg);
 

@@ -504,3 +504,32 @@ def test_gevent_requests_do_not_block_other_greenlets(nsqd):
     assert out["hand_off"] == ["gave up", "timed out"]
     assert out["leftovers"] == [0, 0, False]
     assert out["closed"].endswith("is closed") and out["close_took"] < 5
+
+
+def test_requests_send_the_user_agent_and_gnsqs_accept_header():
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.headers["User-Agent"], self.headers["Accept"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        assert NsqdHTTPClient("127.0.0.1", port).ping() == b"OK"
+        assert LookupdClient("127.0.0.1", port, useragent="me/1").ping() == b"OK"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [(httpclient.USERAGENT, "application/vnd.nsq; version=1.0"), ("me/1", "application/vnd.nsq; version=1.0")]
