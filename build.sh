@@ -6,6 +6,7 @@
 #   ./build.sh demo      build, start a local nsqd, run the main example
 #   ./build.sh bench     build, then run the Go benchmark program (bench/)
 #   ./build.sh bench-c   build, then run the C benchmarks (bench/c, needs jq and perl)
+#   ./build.sh bench-python   build, then run the Python benchmark (bench/python: ours vs gnsq 1.0.2)
 #   ./build.sh install PREFIX=dir   build, then install libgnsq.so.0, gnsq.h and gnsq.pc
 #
 # DEBUG=1 builds the library with symbols and DWARF (stripped otherwise).
@@ -264,9 +265,13 @@ test) run_tests ;;
 demo) demo ;;
 bench) bench "$@" ;;
 bench-c) bench_c ;;
+bench-python)
+	build
+	"$ROOT/bench/python/run.sh"
+	;;
 install) install_lib "$@" ;;
 *)
-	echo "usage: $0 [build|test|demo|bench|bench-c|install PREFIX=dir]" >&2
+	echo "usage: $0 [build|test|demo|bench|bench-c|bench-python|install PREFIX=dir]" >&2
 	exit 2
 	;;
 esac
