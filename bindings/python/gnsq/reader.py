@@ -9,7 +9,7 @@ import warnings
 
 from . import _wait
 from .consumer import Consumer
-from .errors import NSQRequeueMessage
+from .errors import NSQException, NSQRequeueMessage
 
 __all__ = ["Reader"]
 
@@ -63,16 +63,22 @@ class Reader(Consumer):
             if message is None:
                 return
             try:
-                self.on_message.send(self, message=message)
-            except NSQRequeueMessage as error:
-                if not message.has_responded():
-                    backoff = self.backoff_on_requeue if error.backoff is None else error.backoff
-                    message.requeue(self.requeue_delay, backoff)
-            except Exception as error:
-                self.logger.exception("[%s] caught exception while handling message", self.name)
-                self.on_exception.send(self, message=message, error=error)
-                if not message.has_responded():
-                    message.requeue(self.requeue_delay, True)
-            else:
-                if not message.has_responded() and not self.async_:
-                    message.finish()
+                self._handle_queued(message)
+            except NSQException as error:  # e.g. answering after close: nsqd redelivers it
+                self.logger.warning("[%s] could not answer a message: %s", self.name, error)
+
+    def _handle_queued(self, message):
+        try:
+            self.on_message.send(self, message=message)
+        except NSQRequeueMessage as error:
+            if not message.has_responded():
+                backoff = self.backoff_on_requeue if error.backoff is None else error.backoff
+                message.requeue(self.requeue_delay, backoff)
+        except Exception as error:
+            self.logger.exception("[%s] caught exception while handling message", self.name)
+            self.on_exception.send(self, message=message, error=error)
+            if not message.has_responded():
+                message.requeue(self.requeue_delay, True)
+        else:
+            if not message.has_responded() and not self.async_:
+                message.finish()
