@@ -215,6 +215,9 @@ demo() {
 	"$BUILD/examples/consumer_poll" "127.0.0.1:$tcp" demo_c_poll ch 16 30
 	"$BUILD/examples/producer" "127.0.0.1:$tcp" demo_c_callbacks >/dev/null
 	timeout 60 "$BUILD/examples/consumer_callbacks" "127.0.0.1:$tcp" demo_c_callbacks ch 16
+	log "running examples/python/demo.py (the gnsq drop-in package)"
+	ensure_python_env
+	PYTHONPATH="$ROOT/bindings/python" timeout 60 "$BUILD/venv/bin/python" "$ROOT/examples/python/demo.py" "127.0.0.1:$tcp"
 }
 
 # install PREFIX=dir (default /usr/local): the library with its links, the
