@@ -92,7 +92,9 @@ def test_connect_to_nsqd_adds_a_connection_while_running(nsqd, nsqd2, topic):
     p.publish(topic, b"from the second")
     p.close()
     got = []
-    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, message_handler=lambda consumer, message: got.append(message.body))
+    # max_in_flight 2: with fewer RDY than connections they would take turns every 5 s
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, max_in_flight=2,
+                      message_handler=lambda consumer, message: got.append(message.body))
     c.connect_to_nsqd("127.0.0.1", 1)  # not running yet: a no-op, as in gnsq
     c.start(block=False)
     try:

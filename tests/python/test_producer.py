@@ -175,3 +175,26 @@ def test_every_publish_ends_exactly_once_across_an_nsqd_restart(start_nsqd, topi
     assert not any(t.is_alive() for t in threads)
     p.close()
     assert all(o in (("ok", b"OK"),) or o[0] == "error" for o in outcomes)
+
+
+@pytest.mark.parametrize("compression", [{"snappy": True}, {"deflate": True, "deflate_level": 3}],
+                         ids=["snappy", "deflate"])
+def test_compressed_connections_publish_and_consume(nsqd, topic, compression):
+    # gnsq 1.0.2's Producer raised KeyError with snappy/deflate/TLS
+    p = gnsq.Producer(nsqd.tcp_address, **compression)
+    p.start()
+    bodies = [b"compressible " * 50, bytes(range(256))]
+    try:
+        assert p.multipublish(topic, bodies) == b"OK"
+    finally:
+        p.close()
+    got = []
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, max_in_flight=5,
+                      message_handler=lambda consumer, message: got.append(message.body), **compression)
+    c.start(block=False)
+    try:
+        wait_until(lambda: sorted(got) == sorted(bodies))
+        flag = "snappy" if "snappy" in compression else "deflate"
+        assert [client[flag] for client in nsqd.stats(topic)["channels"][0]["clients"]] == [True]
+    finally:
+        c.close()
