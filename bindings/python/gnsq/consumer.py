@@ -7,6 +7,7 @@ sends on_message, and hands the outcomes back in one respond call per batch
 (gnsq's rules: a return finishes, NSQRequeueMessage and exceptions
 requeue). Messages answered later (enable_async) are answered at once.
 """
+import array
 import ctypes
 import json
 import logging
@@ -33,7 +34,7 @@ INIT, RUNNING, CLOSED = "init", "running", "closed"
 # before closing anyway (its message is then redelivered by nsqd).
 CLOSE_WAIT = 5.0
 # Under gevent the loop yields to the hub after this many messages.
-YIELD_EVERY = 32
+YIELD_EVERY = 64
 
 
 class Connection:
@@ -132,8 +133,7 @@ class Consumer:
         self._done = self._runtime.Event()
         self._batch_lock = self._runtime.RLock()
         self._loop_id = None  # the thread/greenlet running the loop
-        self._pending = bytearray()  # packed answers of the current batch
-        self._pending_n = 0
+        self._pending = array.array("Q")  # the current batch's answers: gnsq_response_t as 4 words each
         self._texts = bytearray()
         self._mask = None
         self._connections = {}
@@ -261,9 +261,12 @@ class Consumer:
         # handled (else nsqd redelivers it only after its msg_timeout).
         _ffi.lib().gnsq_consumer_set_max_in_flight(handle.ptr, 0)
         try:
-            for event in handle.poll(0):
-                if event[0] == _handle.EV_MESSAGE:
-                    self._answer_token(event[2], RESP_REQUEUE)
+            events = handle.poll(0)
+            while events:
+                for event in events:
+                    if event[0] == _handle.EV_MESSAGE:
+                        self._answer(event[2], RESP_REQUEUE)
+                events = handle.poll(0)
         except NSQException:
             pass
         self._flush()
@@ -310,22 +313,23 @@ class Consumer:
 
     # ---- answers --------------------------------------------------------
 
-    def _answer(self, message, action, backoff=0, delay_ms=0, detail=b""):
-        """Adds one answer to the batch (sent by _flush)."""
+    def _answer(self, token, action, backoff=0, delay_ms=0, detail=b""):
+        """Adds one answer to the batch (sent by _flush), as the four 64-bit
+        words of a gnsq_response_t (a little-endian platform)."""
         offset = len(self._texts)
-        self._texts += detail
-        self._pending += RESPONSE.pack(message._token, action, backoff, delay_ms, offset, len(detail))
-        self._pending_n += 1
+        if detail:
+            self._texts += detail
+        self._pending.extend((token, action | (backoff & 0xFFFFFFFF) << 32, delay_ms & 0xFFFFFFFFFFFFFFFF,
+                              offset | len(detail) << 32))
 
     def _flush(self):
-        n = self._pending_n
+        n = len(self._pending) // 4
         if not n or self._handle_closed:
             return
-        pending, texts = bytes(self._pending), bytes(self._texts)
-        self._pending.clear()
+        texts = bytes(self._texts) if self._texts else None
+        rc = self._respond_fn(self._handle.ptr, self._pending.buffer_info()[0], n, texts, len(self._texts))
+        del self._pending[:]
         self._texts.clear()
-        self._pending_n = 0
-        rc = self._respond_fn(self._handle.ptr, pending, n, texts, len(texts))
         if rc < 0:
             self.logger.warning("answering messages: %s", _ffi.error_for(rc, _ffi.last_error()))
 
@@ -342,13 +346,13 @@ class Consumer:
     # handled join the batch; the others (enable_async) go at once.
     def _message_finish(self, message):
         if self._in_loop(message):
-            self._answer(message, RESP_FINISH)
+            self._answer(message._token, RESP_FINISH)
         else:
             self._respond_now(message, RESP_FINISH)
 
     def _message_requeue(self, message, time_ms, backoff):
         if self._in_loop(message):
-            self._answer(message, RESP_REQUEUE, 1 if backoff else 0, time_ms)
+            self._answer(message._token, RESP_REQUEUE, 1 if backoff else 0, time_ms)
         else:
             self._respond_now(message, RESP_REQUEUE, 1 if backoff else 0, time_ms)
 
@@ -391,17 +395,20 @@ class Consumer:
         self._update_mask()
         cooperate = self._runtime.green
         handled = 0
+        # on_message's receivers, looked up once per batch (blinker's send
+        # looks them up per call); an overridden handle_message is called.
+        receivers = (list(self.on_message.receivers_for(self))
+                     if type(self).handle_message is Consumer.handle_message else None)
         for typ, code, token, ts, value, data, attempts, conn, mid in events:
             if typ == _handle.EV_MESSAGE:
                 if self._state != RUNNING:
-                    self._answer_token(token, RESP_REQUEUE)  # not handled: back to nsqd at once
+                    self._answer(token, RESP_REQUEUE)  # not handled: back to nsqd at once
                     continue
                 message = Message(ts, attempts, mid, data)
                 message._owner, message._token = self, token
-                self._handle_one(message)
+                self._handle_one(message, receivers)
                 handled += 1
                 if cooperate and handled % YIELD_EVERY == 0:
-                    self._flush()
                     self._runtime.cooperate()
             elif typ == _handle.EV_GIVING_UP:
                 message = Message(ts, attempts, mid, data)
@@ -435,29 +442,29 @@ class Consumer:
         except Exception:
             self.logger.exception("[%s] a receiver of a signal raised", self.name)
 
-    def _answer_token(self, token, action):
-        self._pending += RESPONSE.pack(token, action, 0, 0, 0, 0)
-        self._pending_n += 1
-
-    def _handle_one(self, message):
+    def _handle_one(self, message, receivers):
         self._current = message
         try:
-            self.handle_message(message)
+            if receivers is None:
+                self.handle_message(message)
+            else:
+                for receiver in receivers:
+                    receiver(self, message=message)
         except NSQRequeueMessage as error:
             if not message._responded:
                 message._responded = True
                 backoff = -1 if error.backoff is None else int(bool(error.backoff))
-                self._answer(message, RESP_HANDLER_REQUEUE, backoff)
+                self._answer(message._token, RESP_HANDLER_REQUEUE, backoff)
         except Exception as error:
             self.logger.exception("[%s] caught exception while handling message", self.name)
             self.on_exception.send(self, message=message, error=error)
             if not message._responded:
                 message._responded = True
-                self._answer(message, RESP_HANDLER_FAILED, 0, 0,
+                self._answer(message._token, RESP_HANDLER_FAILED, 0, 0,
                              ("%s: %s" % (type(error).__name__, error)).encode("utf-8", "replace"))
         else:
             if not message._responded and not message._async:
                 message._responded = True
-                self._answer(message, RESP_HANDLER_OK)
+                self._pending.extend((message._token, RESP_HANDLER_OK, 0, 0))  # _answer's words, inlined
         finally:
             self._current = None

@@ -7,7 +7,9 @@ raise_error=False, a publish waits a few microseconds for nsqd's answer
 (gnsq_producer_publish_bounded) and otherwise gets its outcome from the
 producer's event loop (a thread or greenlet), which also sends the signals.
 """
+import array
 import ctypes
+import itertools
 import json
 import logging
 import time
@@ -40,6 +42,17 @@ def _timeout_ms(block, timeout):
 def _pending(rc):
     """An async publish's success means its outcome comes as an event."""
     return _ffi.E_PENDING if rc == 0 else rc
+
+
+def _bodies(messages):
+    """(joined, ptrs, lens, n): the bodies in one bytes object, and arrays
+    of each one's address in it and length, for the C bodies/lens
+    parameters (joined must stay referenced during the call)."""
+    bodies = [m if type(m) is bytes else _body(m) for m in messages]
+    joined = b"".join(bodies)
+    lens = array.array("Q", map(len, bodies))
+    ptrs = array.array("Q", itertools.accumulate(lens, initial=ctypes.cast(joined, ctypes.c_void_p).value))
+    return joined, ptrs, lens, len(bodies)
 
 
 def _body(data):
@@ -146,20 +159,17 @@ class Producer:
         """Publishes an iterable of bodies to topic in one MPUB."""
         self._check_running()
         protocol.assert_valid_topic_name(topic)
-        bodies = [_body(m) for m in messages]
-        n = len(bodies)
-        ptrs = (ctypes.c_char_p * n)(*bodies)
-        lens = (ctypes.c_size_t * n)(*map(len, bodies))
+        joined, ptrs, lens, n = _bodies(messages)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
         if raise_error and not self._runtime.green and wait_ms < 0:
-            _ffi.check(lib.gnsq_producer_multipublish(self._handle.ptr, topic.encode(),
-                                                      ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)), lens, n, -1))
+            _ffi.check(lib.gnsq_producer_multipublish(self._handle.ptr, topic.encode(), ptrs.buffer_info()[0],
+                                                      lens.buffer_info()[0], n, -1))
             return protocol.OK
         token = ctypes.c_uint64()
         result = self._submit(lambda ms: _pending(lib.gnsq_producer_multipublish_async(
-            ctypes.byref(token), self._handle.ptr, topic.encode(), ctypes.cast(ptrs, ctypes.POINTER(ctypes.c_void_p)),
-            lens, n, ms)), wait_ms, token)
+            ctypes.byref(token), self._handle.ptr, topic.encode(), ptrs.buffer_info()[0], lens.buffer_info()[0], n,
+            ms)), wait_ms, token)
         return result.get() if raise_error else result
 
     # ---- helpers --------------------------------------------------------
