@@ -283,3 +283,8 @@ int gnsq_producer_publish_bounded(uint64_t *token, gnsq_producer_t *p, const cha
                                   size_t len, int64_t defer_ms, int wait_us, int timeout_ms) {
 	return publish(token, p, topic, &body, &len, 1, 0, defer_ms, timeout_ms, wait_us < 0 ? 0 : wait_us);
 }
+
+int gnsq_producer_multipublish_bounded(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *const *bodies,
+                                       const size_t *lens, size_t n, int wait_us, int timeout_ms) {
+	return publish(token, p, topic, bodies, lens, n, 1, 0, timeout_ms, wait_us < 0 ? 0 : wait_us);
+}

@@ -414,6 +414,14 @@ int gnsq_producer_publish_async(uint64_t *token, gnsq_producer_t *p, const char 
  */
 int gnsq_producer_publish_bounded(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int wait_us, int timeout_ms);
 
+/**
+ * gnsq_producer_publish_bounded() for an MPUB of n bodies (bodies[i] of
+ * lens[i] bytes, copied): its outcome if nsqd answered within wait_us,
+ * else GNSQ_E_PENDING with *token and one GNSQ_EV_PUBLISHED event later.
+ */
+int gnsq_producer_multipublish_bounded(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *const *bodies,
+                                       const size_t *lens, size_t n, int wait_us, int timeout_ms);
+
 /** gnsq_producer_publish_async() for an MPUB of n bodies. */
 int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens, size_t n, int wait_ms);
 

@@ -357,3 +357,35 @@ def test_fork_after_use_gives_a_clear_error_in_the_child(nsqd, topic):
     """ % (nsqd.tcp_address, topic, nsqd.tcp_address, topic))
     out, err = proc.communicate(timeout=30)
     assert out.strip() == "0 b'OK'", err
+
+
+def test_system_exit_in_a_handler_propagates_and_closes_the_consumer(nsqd, topic):
+    publish(nsqd, topic, [b"x"])
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address)
+
+    @c.on_message.connect
+    def handler(consumer, message):
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        c.start()
+    assert not c.is_running
+    c.close()  # still fine
+
+
+def test_handlers_survive_garbage_collection_while_messages_flow(nsqd, topic):
+    import gc
+
+    publish(nsqd, topic, [b"%d" % i for i in range(300)])
+    got = []
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, max_in_flight=10,
+                      message_handler=lambda consumer, message: got.append(message.body))
+    c.on_finish.connect(lambda consumer, message_id: None, weak=False)
+    c.start(block=False)
+    deadline = time.monotonic() + 20
+    try:
+        while len(got) < 300 and time.monotonic() < deadline:
+            gc.collect()
+    finally:
+        c.close()
+    assert len(set(got)) == 300

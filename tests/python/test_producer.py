@@ -198,3 +198,33 @@ def test_compressed_connections_publish_and_consume(nsqd, topic, compression):
         assert [client[flag] for client in nsqd.stats(topic)["channels"][0]["clients"]] == [True]
     finally:
         c.close()
+
+
+def test_ctrl_c_interrupts_a_publish_waiting_for_a_connection():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import time, gnsq
+        p = gnsq.Producer('127.0.0.1:%d')
+        p.start()
+        print('ready', flush=True)
+        try:
+            p.publish('t', b'x')  # no nsqd: waits for a connection
+        except KeyboardInterrupt:
+            t0 = time.monotonic()
+            p.close()
+            print('interrupted', p.is_running, round(time.monotonic() - t0, 1), flush=True)
+    """ % free_port())
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)  # let it reach its wait; the test is that SIGINT ends it, whenever it comes
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert out.strip() == "interrupted False 0.0", err
+    assert time.monotonic() - t0 < 2

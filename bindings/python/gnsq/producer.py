@@ -1,33 +1,36 @@
 """gnsq.Producer over libgnsq.
 
 Connections, reconnects with backoff and the matching of nsqd's answers to
-publishes run in the library. With threads, a blocking publish is one call
-that sleeps in the library (the GIL released). Under gevent, and for
-raise_error=False, a publish waits a few microseconds for nsqd's answer
-(gnsq_producer_publish_bounded) and otherwise gets its outcome from the
-producer's event loop (a thread or greenlet), which also sends the signals.
+publishes run in the library. On a thread other than the main one, a
+blocking publish is one call that sleeps in the library (the GIL released).
+On the main thread (where Ctrl-C must interrupt it) and under gevent, a
+publish waits a bounded time in the library for nsqd's answer
+(gnsq_producer_publish_bounded: 200 ms, or 100 us under gevent) and
+otherwise gets its outcome from the producer's event loop (a thread or
+greenlet), which also sends the signals; raise_error=False does not wait at
+all (gnsq_producer_publish_async).
 """
 import array
 import ctypes
 import itertools
 import json
 import logging
+import threading
 import time
 
 import blinker
 
 from . import _ffi, _handle, _options, _wait, protocol
-from .errors import NSQException
+from .errors import NSQException, NSQNoConnections
 from .util import parse_nsqds
 
 __all__ = ["Producer"]
 
 INIT, RUNNING, CLOSED = "init", "running", "closed"
-# How long a publish under gevent or with raise_error=False waits inside the
-# library for nsqd's answer before leaving it to the event loop: about the
-# round trip to a local nsqd.
-BOUNDED_WAIT_US = 100
+GREEN_WAIT_US = 100
+THREAD_WAIT_US = 200000
 YIELD_EVERY = 32
+_MAIN_THREAD = threading.main_thread()
 
 
 def _timeout_ms(block, timeout):
@@ -143,17 +146,17 @@ class Producer:
             return self._refused(protocol.DPUB, "DPUB could not parse timeout %d" % defer_ms, raise_error)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
-        if raise_error and not self._runtime.green and wait_ms < 0:
+        if raise_error and wait_ms < 0 and not self._waits_here():
             _ffi.check(lib.gnsq_producer_publish(self._handle.ptr, topic.encode(), body, len(body), defer_ms, -1))
             return protocol.OK
         token = ctypes.c_uint64()
-        if raise_error:  # wait a little for the answer: most come that fast
-            result = self._submit(lambda ms: lib.gnsq_producer_publish_bounded(
-                ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, BOUNDED_WAIT_US,
-                ms), wait_ms, token)
-            return result.get()
+        if raise_error:
+            return self._submit(lambda ms: lib.gnsq_producer_publish_bounded(
+                ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, self._bound_us(),
+                ms), wait_ms, token, True)
         return self._submit(lambda ms: _pending(lib.gnsq_producer_publish_async(
-            ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, ms)), wait_ms, token)
+            ctypes.byref(token), self._handle.ptr, topic.encode(), body, len(body), defer_ms, ms)), wait_ms, token,
+            False)
 
     def multipublish(self, topic, messages, block=True, timeout=None, raise_error=True):
         """Publishes an iterable of bodies to topic in one MPUB."""
@@ -162,15 +165,18 @@ class Producer:
         joined, ptrs, lens, n = _bodies(messages)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
-        if raise_error and not self._runtime.green and wait_ms < 0:
+        if raise_error and wait_ms < 0 and not self._waits_here():
             _ffi.check(lib.gnsq_producer_multipublish(self._handle.ptr, topic.encode(), ptrs.buffer_info()[0],
                                                       lens.buffer_info()[0], n, -1))
             return protocol.OK
         token = ctypes.c_uint64()
-        result = self._submit(lambda ms: _pending(lib.gnsq_producer_multipublish_async(
+        if raise_error:
+            return self._submit(lambda ms: lib.gnsq_producer_multipublish_bounded(
+                ctypes.byref(token), self._handle.ptr, topic.encode(), ptrs.buffer_info()[0], lens.buffer_info()[0],
+                n, self._bound_us(), ms), wait_ms, token, True)
+        return self._submit(lambda ms: _pending(lib.gnsq_producer_multipublish_async(
             ctypes.byref(token), self._handle.ptr, topic.encode(), ptrs.buffer_info()[0], lens.buffer_info()[0], n,
-            ms)), wait_ms, token)
-        return result.get() if raise_error else result
+            ms)), wait_ms, token, False)
 
     # ---- helpers --------------------------------------------------------
 
@@ -197,19 +203,41 @@ class Producer:
         result.set_exception(error)
         return result
 
-    def _submit(self, call, wait_ms, token):
+    def _bound_us(self):
+        """How long a blocking publish waits inside the library for nsqd's
+        answer before leaving it to the event loop: under gevent about a
+        local round trip (the hub must not block); on a thread long enough
+        for nsqd to answer, short enough for Ctrl-C to be felt."""
+        return GREEN_WAIT_US if self._runtime.green else THREAD_WAIT_US
+
+    def _waits_here(self):
+        """Whether a publish must wait here rather than inside the library:
+        under gevent (the hub must run) and on the main thread (a signal
+        handler, Ctrl-C, runs only between library calls)."""
+        return self._runtime.green or threading.current_thread() is _MAIN_THREAD
+
+    def _submit(self, call, wait_ms, token, wait):
         """Runs call(ms) (a publish waiting at most ms for a connection) and
-        returns its result. Under gevent the library must not wait for a
-        connection on the hub's thread: it is asked not to wait, and the
-        waiting for a connection happens here, sleeping cooperatively."""
-        if not self._runtime.green or wait_ms == 0:
-            return self._result(call(wait_ms), token.value)
+        returns its outcome (wait) or its result. Where the wait must happen
+        here (_waits_here), the library is asked not to wait, and the
+        waiting for a connection happens here, sleeping cooperatively and
+        interruptibly (NSQNoConnections may come at once or as the outcome)."""
+        if wait_ms == 0 or not self._waits_here():
+            result = self._result(call(wait_ms), token.value)
+            return result.get() if wait else result
         deadline = None if wait_ms < 0 else time.monotonic() + wait_ms / 1000.0
         pause = 0.001
         while True:
-            rc = call(0)
-            if rc != _ffi.E_NO_CONNECTIONS or (deadline is not None and time.monotonic() >= deadline):
-                return self._result(rc, token.value)
+            result = self._result(call(0), token.value)
+            expired = deadline is not None and time.monotonic() >= deadline
+            if wait:
+                try:
+                    return result.get()
+                except NSQNoConnections:
+                    if expired:
+                        raise
+            elif expired or not (result.ready() and isinstance(result.exception, NSQNoConnections)):
+                return result
             self._runtime.sleep(pause if deadline is None else min(pause, max(deadline - time.monotonic(), 0)))
             pause = min(pause * 2, 0.05)
             self._check_running()

@@ -1023,6 +1023,17 @@ static void test_bounded_publish(void) {
         if (rc == GNSQ_E_PENDING) rc = published_event(p, token).code;
         CHECK_RC(rc, GNSQ_OK);
     }
+    /* The MPUB form: answered within the wait, or its event follows. */
+    {
+        const void *bodies[2] = {"m1", "m2"};
+        size_t lens[2] = {2, 2};
+        CHECK_RC(gnsq_producer_multipublish_bounded(&token, p, "capi_bounded", bodies, lens, 2, 5000000, 5000), GNSQ_OK);
+        CHECK_RC(gnsq_producer_multipublish_bounded(&token, p, "bad topic!", bodies, lens, 2, 5000000, 5000),
+                 GNSQ_E_INVALID_ARG);
+        rc = gnsq_producer_multipublish_bounded(&token, p, "capi_bounded", bodies, lens, 2, 0, 5000);
+        if (rc == GNSQ_E_PENDING) rc = published_event(p, token).code;
+        CHECK_RC(rc, GNSQ_OK);
+    }
     /* Bodies of 2 GiB or more are refused before anything is read. */
     CHECK_RC(gnsq_producer_publish(p, "capi_bounded", "x", (size_t)1 << 31, 0, 1000), GNSQ_E_INVALID_ARG);
     CHECK_RC(gnsq_producer_publish_bounded(&token, p, "capi_bounded", "x", (size_t)1 << 32, 0, 0, 1000), GNSQ_E_INVALID_ARG);
