@@ -233,7 +233,13 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 	}
 	if (bound_us >= 0) {
 		pub->token = next_token();
-		submit(pub);
+		/* With timeout_ms 0 nothing waits for a connection, so with more
+		   than one P the caller may send on its own thread, as a
+		   synchronous publish does (one goroutine hand-off less). */
+		if (timeout_ms == 0 && __atomic_load_n(&libgnsq_direct_ok, __ATOMIC_RELAXED))
+			libgnsq_submit_now(pub);
+		else
+			submit(pub);
 		s = wait_pub(pub, PUB_DONE, libgnsq_now_us() + bound_us);
 		/* Not answered in time: once the library has taken it (at once,
 		   unless it answers a bad argument or a closed handle instead),

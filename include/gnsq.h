@@ -410,7 +410,9 @@ int gnsq_producer_publish_async(uint64_t *token, gnsq_producer_t *p, const char 
  * (the round trip to a local nsqd) save a wake-up of the loop through the
  * notify fd for most publishes. Bad arguments and invalid or closed
  * handles are returned at once, never as events. timeout_ms (< 0: no
- * limit) bounds the wait for a connection, as for gnsq_producer_publish().
+ * limit) bounds the wait for a connection, as for gnsq_producer_publish();
+ * the library waits for it on its own threads, except with timeout_ms 0
+ * (no wait): then, with more than one P, the caller sends it itself.
  */
 int gnsq_producer_publish_bounded(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int wait_us, int timeout_ms);
 
