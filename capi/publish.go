@@ -116,11 +116,15 @@ func submitPub(pub *C.struct_libgnsq_pub) {
 func pubCommand(pub *C.struct_libgnsq_pub) (*gnsq.Command, error) {
 	topic := C.GoString(pub.topic)
 	lens := unsafe.Slice(pub.lens, int(pub.n))
+	total := 0
+	for _, n := range lens {
+		total += int(n) // below 2 GiB: publish.c refused larger
+	}
+	// One copy of the bodies (back to back in pub), sliced per body.
+	data := C.GoBytes(unsafe.Pointer(pub.data), C.int(total))
 	bodies := make([][]byte, len(lens))
-	data := unsafe.Pointer(pub.data)
 	for i, n := range lens {
-		bodies[i] = C.GoBytes(data, C.int(n))
-		data = unsafe.Add(data, uintptr(n))
+		bodies[i], data = data[:n:n], data[n:]
 	}
 	if pub.multi != 0 {
 		return gnsq.MultiPublish(topic, bodies)
