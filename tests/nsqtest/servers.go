@@ -1,6 +1,7 @@
 // Package nsqtest runs real nsqd/nsqlookupd v1.3.0 (built into build/bin
 // by ./build.sh) for tests: on 127.0.0.1, ports chosen free at start, data
-// in a temporary directory, stopped by pid. It also provides TLS material
+// in a temporary directory, stopped by pid, and killed with the test
+// process however it ends (see spawner). It also provides TLS material
 // generated at test time, a fake auth server and a scripted fake nsqd.
 package nsqtest
 
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,7 +119,10 @@ func (s *Server) Start() {
 	s.t.Helper()
 	cmd := exec.Command(serverBinary(s.t, s.name), s.args...)
 	cmd.Stdout, cmd.Stderr = s.Log, s.Log
-	if err := cmd.Start(); err != nil {
+	// The server must not outlive the test process: t.Cleanup does not run
+	// when the test binary is killed by a signal or exits on -timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := startProcess(cmd); err != nil {
 		s.t.Fatalf("nsqtest: start %s: %v", s.name, err)
 	}
 	exited := make(chan struct{})
@@ -141,6 +146,40 @@ func (s *Server) Start() {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a process we cannot get a signal from
 	}
+}
+
+// Pdeathsig is sent to the child when the OS *thread* that forked it
+// exits, not when the process does. A Go thread exits while the process
+// lives on whenever a goroutine locked to it (runtime.LockOSThread, by any
+// test or library) returns without unlocking; a server forked from such a
+// thread would be killed in the middle of a test. So every server is
+// started from spawner, one goroutine locked to its thread that never
+// returns: that thread lives exactly as long as the process, and no other
+// goroutine can run on it. (Locking the caller's thread around cmd.Start
+// instead would not do: the caller's goroutine ends with its test.)
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	spawnOnce     sync.Once
+	spawnRequests = make(chan spawnRequest)
+)
+
+func spawner() {
+	runtime.LockOSThread() // for good: never unlocked, never returns
+	for r := range spawnRequests {
+		r.done <- r.cmd.Start()
+	}
+}
+
+// startProcess runs cmd.Start on spawner's thread.
+func startProcess(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() { go spawner() })
+	r := spawnRequest{cmd: cmd, done: make(chan error, 1)}
+	spawnRequests <- r
+	return <-r.done
 }
 
 func (s *Server) ping() error {
