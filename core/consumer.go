@@ -67,6 +67,7 @@ const (
 const (
 	consumerInit = iota
 	consumerRunning
+	consumerDraining // Drain: no new messages; handlers finish what was received
 	consumerClosed
 )
 
@@ -88,7 +89,9 @@ type Consumer struct {
 	maxInFlight int
 	conns       map[string]*consumerConn // connected, by "host:port"
 	connecting  map[string]bool          // discovered nsqd being connected
+	intake      chan struct{}            // closed by Drain or Close: no new connections, RDY or lookups
 	stop        chan struct{}            // closed by Close
+	gate        sync.RWMutex             // handlers start under RLock; Close takes it once after closing stop
 	wg          sync.WaitGroup
 }
 
@@ -100,6 +103,7 @@ type consumerConn struct {
 	lastMessage atomic.Int64 // unix nanoseconds of the last message batch
 	queue       messageQueue
 	done        chan struct{} // closed once the connection is gone
+	closeWait   atomic.Bool   // nsqd answered CLS (Drain): it sends no more messages
 
 	// Guarded by Consumer.mu.
 	backoff     BackoffTimer
@@ -138,7 +142,7 @@ func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handle
 		topic: topic, channel: channel, nsqdAddrs: nsqds, handler: handler,
 		cfg: cfg.clone(), maxInFlight: cfg.MaxInFlight,
 		conns: map[string]*consumerConn{}, connecting: map[string]bool{},
-		stop: make(chan struct{}),
+		intake: make(chan struct{}), stop: make(chan struct{}),
 	}
 	c.log = c.cfg.logger().With("component", "gnsq.consumer."+topic+"."+channel)
 	for _, a := range lookupdAddrs {
@@ -160,7 +164,7 @@ func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handle
 func (c *Consumer) Start() error {
 	c.mu.Lock()
 	switch c.state {
-	case consumerClosed:
+	case consumerClosed, consumerDraining:
 		c.mu.Unlock()
 		return fmt.Errorf("%w: consumer already closed", ErrClosed)
 	case consumerRunning:
@@ -198,18 +202,23 @@ func (c *Consumer) Run() error {
 }
 
 // Close closes every connection at once (after writing out answers
-// already given) and stops reconnecting and polling; messages still in
-// flight are not answered (nsqd redelivers them after its msg_timeout).
-// Handlers already running finish on their own; Join waits for them.
+// already given) and stops reconnecting and polling. It abandons what is
+// in flight: messages received and not yet handled are dropped, and a
+// handler already running finishes on its own (Join waits for it) but its
+// answer is not sent; nsqd redelivers all of them after its msg_timeout.
+// No handler starts after Close returned. Drain is the graceful close.
 // OnClose fires once. Safe to call from a handler or a hook.
 func (c *Consumer) Close() {
 	c.mu.Lock()
-	if c.state != consumerRunning {
+	if c.state != consumerRunning && c.state != consumerDraining {
 		c.state = consumerClosed
 		c.mu.Unlock()
 		return
 	}
 	c.state = consumerClosed
+	if !isClosed(c.intake) {
+		close(c.intake)
+	}
 	close(c.stop)
 	conns := make([]*consumerConn, 0, len(c.conns))
 	for _, cc := range c.conns {
@@ -219,12 +228,88 @@ func (c *Consumer) Close() {
 		}
 	}
 	c.mu.Unlock()
+	// A handler whose start was decided before stop closed has started;
+	// after this no handleLoop starts one.
+	c.gate.Lock()
+	c.gate.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 	for _, cc := range conns {
 		cc.queue.close()
 		cc.client.CloseStreamAfterFlush()
 	}
 	if h := c.Hooks.OnClose; h != nil {
 		h()
+	}
+}
+
+// Drain closes the consumer gracefully: it stops taking messages (CLS to
+// every nsqd, which then sends no more; no reconnects, RDY changes or
+// lookups), lets the handlers finish every message already received,
+// including asynchronous ones answered later, writes their answers out,
+// then closes as Close does. If ctx ends first, the messages received but
+// not yet handed to a handler are requeued at once (without backoff), and
+// the consumer is closed with any handler still running abandoned (its
+// message is redelivered by nsqd after msg_timeout); Drain then returns
+// ctx's error. A consumer not running (or already draining) is closed.
+func (c *Consumer) Drain(ctx context.Context) error {
+	c.mu.Lock()
+	if c.state != consumerRunning {
+		c.mu.Unlock()
+		c.Close()
+		return nil
+	}
+	c.state = consumerDraining
+	close(c.intake)
+	for _, cc := range c.conns {
+		if cc.throttle != nil {
+			cc.throttle.Stop()
+		}
+	}
+	c.mu.Unlock()
+	for _, cc := range c.connections() {
+		if err := cc.client.Close(); err != nil { // CLS; a dead connection has nothing to drain
+			c.log.Debug("drain: CLS failed", "addr", cc.addr, "error", err)
+		}
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	var err error
+	for !c.drained() {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			c.requeueUnhandled()
+		case <-t.C:
+			continue
+		}
+		break
+	}
+	c.Close()
+	return err
+}
+
+// drained reports whether every connection has nothing left to answer:
+// nsqd acknowledged CLS and no message received on it is unanswered.
+func (c *Consumer) drained() bool {
+	for _, cc := range c.connections() {
+		if !isClosed(cc.done) && (!cc.closeWait.Load() || cc.client.InFlight() > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// requeueUnhandled requeues, without backoff, the messages received but
+// not yet taken by a connection's handler goroutine.
+func (c *Consumer) requeueUnhandled() {
+	for _, cc := range c.connections() {
+		cc.queue.mu.Lock()
+		unhandled := append(slices.Clone(cc.queue.inHand), cc.queue.items...)
+		cc.queue.mu.Unlock()
+		for _, m := range unhandled {
+			if m.take() {
+				c.answer(m, m.Requeue(0, false))
+			}
+		}
 	}
 }
 
@@ -241,6 +326,10 @@ func (c *Consumer) IsRunning() bool {
 }
 
 func (c *Consumer) running() bool { return !isClosed(c.stop) }
+
+// accepting reports whether the consumer takes new work: connections,
+// RDY, lookups (not once Drain or Close began).
+func (c *Consumer) accepting() bool { return !isClosed(c.intake) }
 
 // IsStarved reports whether any connection has in-flight messages at 85%
 // of its RDY: a batching handler should process what it holds now.
@@ -332,7 +421,7 @@ func (c *Consumer) ConnectToNsqd(addr string) error {
 	case c.state == consumerInit:
 		c.mu.Unlock()
 		return fmt.Errorf("%w: consumer not started", ErrNotRunning)
-	case c.state == consumerClosed:
+	case c.state == consumerClosed || c.state == consumerDraining:
 		c.mu.Unlock()
 		return fmt.Errorf("%w: consumer closed", ErrClosed)
 	case slices.Contains(c.nsqdAddrs, addr):
@@ -389,7 +478,7 @@ func (c *Consumer) reportError(connID uint32, err error) {
 func (c *Consumer) maintainDirect(addr string, firstAttemptDone func()) {
 	defer c.wg.Done()
 	retry := reconnectBackoff(c.cfg)
-	for c.running() {
+	for c.accepting() {
 		cc, err := c.connect(addr)
 		if firstAttemptDone != nil {
 			firstAttemptDone()
@@ -399,13 +488,13 @@ func (c *Consumer) maintainDirect(addr string, firstAttemptDone func()) {
 			retry.Reset()
 			select {
 			case <-cc.done:
-			case <-c.stop:
+			case <-c.intake:
 				return
 			}
 		}
 		t := time.NewTimer(retry.Failure().Interval())
 		select {
-		case <-c.stop:
+		case <-c.intake:
 			t.Stop()
 			return
 		case <-t.C:
@@ -524,7 +613,11 @@ func (c *Consumer) readLoop(cc *consumerConn) {
 		if err != nil {
 			break
 		}
-		if resp.Message != nil {
+		if resp.Message == nil {
+			if resp.Type == FrameTypeResponse && string(resp.Data) == "CLOSE_WAIT" {
+				cc.closeWait.Store(true)
+			}
+		} else {
 			more := cc.client.hasBufferedInput()
 			cc.queue.push(resp.Message, !more)
 			if !more {
@@ -545,10 +638,20 @@ func (c *Consumer) handleLoop(cc *consumerConn) {
 		if !ok {
 			return
 		}
-		for i, m := range batch {
-			c.handle(m)
-			batch[i] = nil
+		cc.queue.setInHand(batch)
+		for _, m := range batch {
+			c.gate.RLock()
+			ok := c.running()
+			c.gate.RUnlock()
+			if !ok {
+				return // closed: the rest of the batch is abandoned (nsqd redelivers it)
+			}
+			if m.take() { // else Drain requeued it
+				c.handle(m)
+			}
 		}
+		cc.queue.setInHand(nil)
+		clear(batch)
 	}
 }
 
@@ -705,7 +808,7 @@ func (c *Consumer) rdyLoop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.intake:
 			return
 		case <-t.C:
 		}
@@ -821,7 +924,7 @@ func (c *Consumer) pollLookupd() {
 	for {
 		t := time.NewTimer(delay)
 		select {
-		case <-c.stop:
+		case <-c.intake:
 			t.Stop()
 			return
 		case <-t.C:
@@ -875,7 +978,7 @@ func (c *Consumer) lookup(l *LookupdClient) ([]string, error) {
 	defer cancel()
 	go func() {
 		select {
-		case <-c.stop:
+		case <-c.intake:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -930,8 +1033,16 @@ func (c *Consumer) connectDiscovered(addr string) {
 type messageQueue struct {
 	mu     sync.Mutex
 	items  []*Message
+	inHand []*Message // the batch the handler goroutine is working through
 	closed bool
 	ready  chan struct{} // capacity 1
+}
+
+// setInHand records the batch being handled (nil: done with it).
+func (q *messageQueue) setInHand(batch []*Message) {
+	q.mu.Lock()
+	q.inHand = batch
+	q.mu.Unlock()
 }
 
 // push appends m; wake signals the end of a batch.

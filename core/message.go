@@ -25,7 +25,12 @@ type Message struct {
 	conn      *NsqdTCPClient // nil for a message not read from nsqd
 	responded atomic.Bool
 	async     atomic.Bool
+	taken     atomic.Bool // claimed by a consumer's handler goroutine, or by Drain to requeue it
 }
+
+// take claims a received message for exactly one of: its handler, or
+// Drain's requeue of what no handler took.
+func (m *Message) take() bool { return m.taken.CompareAndSwap(false, true) }
 
 // ConnID is the ID of the connection the message came from (0 for a
 // message not read from nsqd).
