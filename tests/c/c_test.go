@@ -96,6 +96,26 @@ func TestCAPIWithCgocheck2(t *testing.T) {
 	checkAllRan(t, run(t, startServers(t), "api_test", "LD_LIBRARY_PATH="+filepath.Join(buildDir(t), "lib-cgocheck2")))
 }
 
+// R39: 100 cycles of a producer and a consumer through the C ABI leave no
+// fd or thread behind (src/leaks_test.c); a leak injected on purpose
+// after the baseline fails the same check.
+func TestCAPILeaks(t *testing.T) {
+	s := startServers(t)
+	out := run(t, s, "leaks_test")
+	if !strings.Contains(out, "ok leaks\n") {
+		t.Fatalf("leaks_test did not report ok:\n%s", out)
+	}
+	t.Log(strings.TrimSpace(out))
+	for _, inject := range []string{"fd", "threads"} {
+		cmd := exec.Command(filepath.Join(buildDir(t), "tests", "leaks_test"))
+		cmd.Env = append(os.Environ(), "NSQD_TCP="+s.nsqd.TCPAddr, "LEAKS_CYCLES=2", "LEAKS_INJECT="+inject)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "more than the baseline") {
+			t.Errorf("an injected %s leak was not reported (%v):\n%s", inject, err, out)
+		}
+	}
+}
+
 // runWithin runs cmd and kills it after seconds (a hang is a failure).
 func runWithin(cmd *exec.Cmd, seconds int) error {
 	if err := cmd.Start(); err != nil {
