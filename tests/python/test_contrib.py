@@ -233,3 +233,26 @@ def test_nsqd_alias_publishes_over_tcp_when_connected_else_http(nsqd, topic):
     with pytest.raises(AttributeError):
         n.no_such_method
     n.close_stream()
+
+
+def test_reader_close_gives_queued_messages_back_and_starts_no_handler(nsqd, topic):
+    publish(nsqd, topic, [b"%d" % i for i in range(20)])
+    started, release = [], threading.Event()
+    with pytest.warns(DeprecationWarning):
+        r = gnsq.Reader(topic, "ch", nsqd.tcp_address, max_in_flight=20, max_concurrency=1)
+
+    @r.on_message.connect
+    def handler(reader, message):
+        started.append(message.body)
+        if len(started) == 2:
+            release.wait(10)  # the rest waits in the queue
+
+    r.start(block=False)
+    wait_until(lambda: len(started) == 2 and r.queue.qsize() > 0)
+    r.close()  # while a worker is inside a handler
+    release.set()
+    count = len(started)
+    # the queued messages are back in the channel at once; the one whose
+    # handler was running is redelivered after nsqd's msg_timeout
+    wait_until(lambda: nsqd.depth(topic, "ch") == 20 - count and nsqd.in_flight(topic, "ch") == 1)
+    assert len(started) == count == 2

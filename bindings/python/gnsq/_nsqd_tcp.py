@@ -5,7 +5,7 @@ The library speaks the protocol (it builds every command, so there is no
 raw send()); this class keeps gnsq's attributes, states and signals. The
 steps that wait for nsqd (connect, identify, auth, read_response) run as
 the library's *_async steps and are waited for on the handle's notify fd
-with the runtime chosen at construction: select() with threads, gevent's
+with the runtime chosen at construction: poll() with threads, gevent's
 wait_read under gevent, so that other greenlets (a mock nsqd in the same
 hub) run meanwhile. Commands only write and never wait. Once listen() is
 called, every frame arrives as an event.

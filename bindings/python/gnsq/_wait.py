@@ -5,7 +5,7 @@ the same whenever the program has imported gevent (monkey-patched or not:
 gnsq's own users and tests mix it with gevent.sleep, joinall and
 StreamServer without patching): waits go through gevent's wait_read on the
 library's notify fd, background loops are greenlets, results are gevent
-AsyncResults. Without gevent, waits are select() on the fd (so Ctrl-C
+AsyncResults. Without gevent, waits are poll() on the fd (so Ctrl-C
 raises KeyboardInterrupt at once) and background loops are daemon threads.
 
 An object chooses once, when it is created: ``Runtime.current()``.
@@ -115,8 +115,11 @@ class _Threads:
 
     @staticmethod
     def wait_readable(fd, timeout=None):
-        """True when fd became readable, False on timeout (seconds, None: none)."""
-        return bool(select.select([fd], [], [], timeout)[0])
+        """True when fd became readable, False on timeout (seconds, None:
+        none). poll(), not select(): fds above 1024 are fine."""
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else timeout * 1000))
 
     @staticmethod
     def spawn(fn, *args):

@@ -35,6 +35,9 @@ INIT, RUNNING, CLOSED = "init", "running", "closed"
 CLOSE_WAIT = 5.0
 # Under gevent the loop yields to the hub after this many messages.
 YIELD_EVERY = 64
+# Answers are sent once per batch, or sooner when handlers took this long
+# (s): nsqd must not time out messages whose handler returned.
+ANSWER_DELAY = 0.005
 
 
 class Connection:
@@ -138,6 +141,7 @@ class Consumer:
         self._mask = None
         self._connections = {}
         self._handle_closed = False
+        self._sent_max_in_flight = max_in_flight
 
     # ---- gnsq's public API ---------------------------------------------
 
@@ -169,17 +173,18 @@ class Consumer:
         if self._state != RUNNING:
             return
         self._state = CLOSED
+        self._handle.wakeup()  # the loop may be waiting (e.g. close() from a signal handler on its thread)
         if self._loop_id is not None and self._loop_id == self._runtime.current():
-            return  # inside a handler: the loop closes after it (see _loop)
-        self._handle.wakeup()
+            return  # inside a handler or a signal handler: the loop closes when it gets back
         if self._batch_lock.acquire(timeout=CLOSE_WAIT):
             try:
                 self._close_handle()
             finally:
                 self._batch_lock.release()
         else:
+            # the loop still owns the batch: close without touching it
             self.logger.warning("a handler did not return within %ss; closing anyway", CLOSE_WAIT)
-            self._close_handle()
+            self._close_handle(drain=False)
 
     def join(self, timeout=None, raise_error=False):
         """Waits until the consumer is closed and its loop has ended."""
@@ -213,11 +218,31 @@ class Consumer:
         """The library polls lookupd (lookupd_poll_interval); kept for gnsq."""
 
     def redistribute_ready_state(self):
-        """The library redistributes RDY itself; kept for gnsq."""
+        """Applies a changed max_in_flight; the library redistributes RDY
+        itself."""
+        if self._state == RUNNING and self.max_in_flight != self._sent_max_in_flight:
+            self._sent_max_in_flight = self.max_in_flight
+            _ffi.check(_ffi.lib().gnsq_consumer_set_max_in_flight(self._handle.ptr, self.max_in_flight))
 
-    # gnsq's per-message receiver, overridable (the deprecated Reader does).
-    def handle_message(self, message):
+    # gnsq's per-event receivers: overridable in a subclass (the deprecated
+    # Reader overrides handle_message); each sends its signal.
+    def handle_message(self, conn, message):
         self.on_message.send(self, message=message)
+
+    def handle_response(self, conn, response):
+        self.on_response.send(self, response=response)
+
+    def handle_error(self, conn, error):
+        self.on_error.send(self, error=error)
+
+    def handle_finish(self, conn, message_id):
+        self.on_finish.send(self, message_id=message_id)
+
+    def handle_requeue(self, conn, message_id, timeout):
+        self.on_requeue.send(self, message_id=message_id, timeout=timeout)
+
+    def handle_auth(self, conn, response):
+        self.on_auth.send(self, conn=conn, response=response)
 
     # ---- the library handle ---------------------------------------------
 
@@ -250,13 +275,19 @@ class Consumer:
             self._handle.free()
             raise
 
-    def _close_handle(self):
+    def _close_handle(self, drain=True):
         """Sends the answers given so far, closes the library's consumer and
-        emits on_close, once. The handle is freed when the loop ends (its
-        notify fd must stay open while the loop may wait on it)."""
+        emits on_close, once; drain=False (the loop still owns its batch)
+        only closes. The handle is freed when the loop ends (its notify fd
+        must stay open while the loop may wait on it)."""
         if self._handle_closed:
             return
         handle = self._handle
+        if not drain:
+            self._handle_closed = True
+            handle.close()
+            self.on_close.send(self)
+            return
         # Stop intake, and give back at once what was received but not
         # handled (else nsqd redelivers it only after its msg_timeout).
         _ffi.lib().gnsq_consumer_set_max_in_flight(handle.ptr, 0)
@@ -269,10 +300,16 @@ class Consumer:
                 events = handle.poll(0)
         except NSQException:
             pass
+        self._give_back()
         self._flush()
         self._handle_closed = True
         handle.close()
         self.on_close.send(self)
+
+    def _give_back(self):
+        """At close, before the last answers go out: requeue (with _answer)
+        the messages a subclass holds unhandled (the deprecated Reader's
+        worker queue)."""
 
     def _status(self):
         handle = self._handle
@@ -301,11 +338,16 @@ class Consumer:
         return conn
 
     def _update_mask(self):
-        """FINISHED, REQUEUED and RESPONSE events only while someone listens."""
+        """FINISHED, REQUEUED and RESPONSE events only while someone listens
+        (or a subclass overrides their handle_* method); also applies a
+        changed max_in_flight, as gnsq's RDY loop would."""
+        self.redistribute_ready_state()
         mask = 0xFFFFFFFF & ~(1 << _handle.EV_EXCEPTION)  # on_exception is sent here, with the exception
-        for event, signal in ((_handle.EV_FINISHED, self.on_finish), (_handle.EV_REQUEUED, self.on_requeue),
-                              (_handle.EV_RESPONSE, self.on_response)):
-            if not signal.receivers:
+        cls = type(self)
+        for event, signal, method in ((_handle.EV_FINISHED, self.on_finish, "handle_finish"),
+                                      (_handle.EV_REQUEUED, self.on_requeue, "handle_requeue"),
+                                      (_handle.EV_RESPONSE, self.on_response, "handle_response")):
+            if not signal.receivers and getattr(cls, method) is getattr(Consumer, method):
                 mask &= ~(1 << event)
         if mask != self._mask:
             self._mask = mask
@@ -369,16 +411,16 @@ class Consumer:
         self._loop_id = runtime.current()
         try:
             while self._state == RUNNING:
-                try:
-                    events = handle.poll(0)
-                except NSQException:
-                    break  # closed
-                if not events:
-                    if runtime.wait_readable(handle.fd):
-                        _wait.drain(handle.fd)
-                    continue
-                with self._batch_lock:
-                    self._dispatch(events)
+                with self._batch_lock:  # close() from another thread drains under it too
+                    try:
+                        events = handle.poll(0)
+                    except NSQException:
+                        break  # closed
+                    if events:
+                        self._dispatch(events)
+                        continue
+                if runtime.wait_readable(handle.fd):
+                    _wait.drain(handle.fd)
             with self._batch_lock:
                 self._close_handle()  # no-op when close() did it
         except BaseException:
@@ -399,15 +441,26 @@ class Consumer:
         # looks them up per call); an overridden handle_message is called.
         receivers = (list(self.on_message.receivers_for(self))
                      if type(self).handle_message is Consumer.handle_message else None)
-        for typ, code, token, ts, value, data, attempts, conn, mid in events:
+        since = time.monotonic()
+        for index, (typ, code, token, ts, value, data, attempts, conn, mid) in enumerate(events):
             if typ == _handle.EV_MESSAGE:
                 if self._state != RUNNING:
                     self._answer(token, RESP_REQUEUE)  # not handled: back to nsqd at once
                     continue
                 message = Message(ts, attempts, mid, data)
                 message._owner, message._token = self, token
-                self._handle_one(message, receivers)
+                try:
+                    self._handle_one(message, receivers, conn)
+                except BaseException:  # KeyboardInterrupt, SystemExit: give back what is left
+                    for event in events[index + 1:]:
+                        if event[0] == _handle.EV_MESSAGE:
+                            self._answer(event[2], RESP_REQUEUE)
+                    raise
                 handled += 1
+                now = time.monotonic()
+                if now - since > ANSWER_DELAY:  # a slow handler: do not hold the answers given
+                    self._flush()
+                    since = now
                 if cooperate and handled % YIELD_EVERY == 0:
                     self._runtime.cooperate()
             elif typ == _handle.EV_GIVING_UP:
@@ -415,17 +468,17 @@ class Consumer:
                 message._responded = True  # the library finished it
                 self.logger.warning("giving up on message %s after %d tries", mid.decode("ascii", "replace"),
                                     attempts)
-                self._send(self.on_giving_up, message=message)
+                self._send(self.on_giving_up.send, self, message=message)
             elif typ == _handle.EV_FINISHED:
-                self._send(self.on_finish, message_id=mid)
+                self._send(self.handle_finish, self._connection(conn), mid)
             elif typ == _handle.EV_REQUEUED:
-                self._send(self.on_requeue, message_id=mid, timeout=value)
+                self._send(self.handle_requeue, self._connection(conn), mid, value)
             elif typ == _handle.EV_RESPONSE:
-                self._send(self.on_response, response=data)
+                self._send(self.handle_response, self._connection(conn), data)
             elif typ == _handle.EV_ERROR:
-                self._send(self.on_error, error=_ffi.error_for(code, data))
+                self._send(self.handle_error, self._connection(conn), _ffi.error_for(code, data))
             elif typ == _handle.EV_AUTH:
-                self._send(self.on_auth, conn=self._connection(conn), response=json.loads(data))
+                self._send(self.handle_auth, self._connection(conn), json.loads(data))
             elif typ == _handle.EV_LOG:
                 _handle.log_record(data, value)
             elif typ == _handle.EV_DISCONNECTED:
@@ -434,19 +487,19 @@ class Consumer:
         if self._state != RUNNING:
             self._close_handle()  # close() was called by a handler
 
-    def _send(self, signal, **kwargs):
-        """Sends a signal other than on_message: a receiver's exception is
-        logged and the loop goes on."""
+    def _send(self, receiver, *args, **kwargs):
+        """Calls a handle_* method or sends a signal (not on_message): an
+        exception is logged and the loop goes on."""
         try:
-            signal.send(self, **kwargs)
+            receiver(*args, **kwargs)
         except Exception:
             self.logger.exception("[%s] a receiver of a signal raised", self.name)
 
-    def _handle_one(self, message, receivers):
+    def _handle_one(self, message, receivers, conn_id):
         self._current = message
         try:
             if receivers is None:
-                self.handle_message(message)
+                self.handle_message(self._connection(conn_id), message)
             else:
                 for receiver in receivers:
                     receiver(self, message=message)
@@ -462,6 +515,11 @@ class Consumer:
                 message._responded = True
                 self._answer(message._token, RESP_HANDLER_FAILED, 0, 0,
                              ("%s: %s" % (type(error).__name__, error)).encode("utf-8", "replace"))
+        except BaseException:
+            if not message._responded:
+                message._responded = True
+                self._answer(message._token, RESP_REQUEUE)
+            raise
         else:
             if not message._responded and not message._async:
                 message._responded = True

@@ -16,8 +16,9 @@ class Message:
     """Message(timestamp, attempts, id, body): plain attributes; from nsqd,
     timestamp (ns) and attempts are ints, id (16 bytes) and body bytes."""
 
+    # __dict__: callers may set attributes of their own, as on gnsq's Message
     __slots__ = ("timestamp", "attempts", "id", "body", "_async", "_responded", "_owner", "_token", "_signals",
-                 "__weakref__")
+                 "__weakref__", "__dict__")
 
     def __init__(self, timestamp, attempts, id, body):
         self.timestamp = timestamp

@@ -124,8 +124,7 @@ class Producer:
         """Closes the connections; publishes still waiting fail with
         NSQException('connection closed')."""
         if self._state != RUNNING:
-            self._state = CLOSED
-            return
+            return  # not started (gnsq: a no-op) or already closed
         self._state = CLOSED
         self._handle.close()
         self.on_close.send(self)
@@ -315,4 +314,11 @@ class Producer:
                     elif typ == _handle.EV_LOG:
                         _handle.log_record(data, value)
         finally:
+            # normally after CLOSED; if the loop failed, no outcome can come
+            # any more: fail what waits, so no publish hangs
+            self._state = CLOSED
+            with self._lock:
+                waiting, self._results = self._results, {}
+            for result in waiting.values():
+                result.set_exception(NSQException("connection closed"))
             handle.free()

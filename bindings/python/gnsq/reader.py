@@ -8,7 +8,7 @@ import queue as queue_module
 import warnings
 
 from . import _wait
-from .consumer import Consumer
+from .consumer import RESP_REQUEUE, Consumer
 from .errors import NSQException, NSQRequeueMessage
 
 __all__ = ["Reader"]
@@ -19,6 +19,7 @@ class Reader(Consumer):
         """Use :class:`Consumer` instead."""
         warnings.warn("Reader is deprecated, use Consumer instead", DeprecationWarning, stacklevel=2)
         self.async_ = kwargs.pop("async", False)
+        setattr(self, "async", self.async_)  # gnsq's attribute name (a keyword, hence setattr)
         max_concurrency = kwargs.pop("max_concurrency", 0)
         self.max_concurrency = multiprocessing.cpu_count() if max_concurrency < 0 else max_concurrency
         super().__init__(*args, **kwargs)
@@ -41,19 +42,31 @@ class Reader(Consumer):
         for _ in self._workers:
             self.queue.put(None)
 
+    def _give_back(self):
+        # the queued messages go back to nsqd at once; no worker takes
+        # another one (they skip messages once the reader is closed)
+        while self.queue is not None:
+            try:
+                message = self.queue.get_nowait()
+            except (queue_module.Empty, self._runtime.Empty):
+                break
+            if message is not None and not message._responded:
+                message._responded = True
+                self._answer(message._token, RESP_REQUEUE)
+
     def publish(self, topic, message):
         """Reader.publish was broken in gnsq 1.0 (AttributeError); use a
         Producer. Kept as a clear error."""
         raise NotImplementedError("Reader.publish is not supported: publish with gnsq.Producer")
 
-    def handle_message(self, message):
+    def handle_message(self, conn, message):
         if self.async_:
             message.enable_async()
         if self.max_concurrency:
             message.enable_async()
             self.queue.put(message)
             return
-        super().handle_message(message)
+        super().handle_message(conn, message)
 
     def _work(self):
         """One worker: runs on_message for queued messages with gnsq's
@@ -62,6 +75,12 @@ class Reader(Consumer):
             message = self.queue.get()
             if message is None:
                 return
+            if not self.is_running:  # closed: back to nsqd, as close() does with the rest
+                try:
+                    message.requeue(0, False)
+                except NSQException:
+                    pass  # already closed: nsqd redelivers it after msg_timeout
+                continue
             try:
                 self._handle_queued(message)
             except NSQException as error:  # e.g. answering after close: nsqd redelivers it

@@ -5,9 +5,13 @@ flushes at batch_size messages, after timeout seconds without a new one,
 or as soon as the consumer is starved (nothing more will arrive until
 messages are answered), the last two with a RuntimeWarning. Each batch
 runs through spawn."""
+import logging
 import warnings
 
 from .. import _wait
+from ..errors import NSQException
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["BatchHandler"]
 
@@ -79,11 +83,15 @@ class BatchHandler:
             try:
                 batch.append(self.handle_message(message))
             except Exception as error:
+                logger.exception("handle_message failed: requeueing the message")
                 self.handle_message_error(error, message)
                 self.requeue_message(message)
+        if not batch:
+            return  # every message failed and was requeued
         try:
             self.handle_batch(batch)
         except Exception as error:
+            logger.exception("handle_batch failed: requeueing %d messages", len(messages))
             self.handle_batch_error(error, messages, batch)
             self.requeue_messages(messages)
         else:
@@ -104,7 +112,10 @@ class BatchHandler:
 
     def finish_message(self, message):
         if not message.has_responded():
-            message.finish()
+            try:
+                message.finish()
+            except NSQException as error:  # its connection is gone: nsqd redelivers it
+                logger.warning("could not finish a message: %s", error)
 
     def finish_messages(self, messages):
         for message in messages:
@@ -112,7 +123,10 @@ class BatchHandler:
 
     def requeue_message(self, message):
         if not message.has_responded():
-            message.requeue()
+            try:
+                message.requeue()
+            except NSQException as error:
+                logger.warning("could not requeue a message: %s", error)
 
     def requeue_messages(self, messages):
         for message in messages:
