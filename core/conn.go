@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +100,13 @@ type NsqdTCPClient struct {
 	r       *bufio.Reader // top of the read stack
 
 	framesSinceDeadline int // reader goroutine only
+
+	// Setup (Connect up to the first ReadResponse) has one read deadline,
+	// handshakeTimeout after the TCP connect; abort (see closeOn) and
+	// setupDone end Connect's watcher. Set by Connect, then reader only.
+	inSetup   bool
+	setupDone chan struct{}
+	abort     <-chan struct{}
 
 	wmu            sync.Mutex
 	w              *bufio.Writer
@@ -205,7 +214,24 @@ func starved(ready, inFlight int64) bool {
 	return float64(inFlight) >= max(float64(ready)*0.85, 1)
 }
 
-// Connect dials nsqd within dial_timeout and sends the protocol magic.
+// handshakeTimeout bounds a connection's setup after the TCP connect
+// (IDENTIFY, TLS, compression, AUTH, SUB), whatever heartbeat_interval:
+// dial_timeout, at least 1 s, at most timeout.
+func handshakeTimeout(cfg *Config) time.Duration {
+	return min(max(cfg.DialTimeout, time.Second), cfg.Timeout)
+}
+
+// closeOn makes the client close itself (CloseStream) when stop is closed
+// during Connect or the setup that follows, until the first ReadResponse:
+// an owner's Close then ends a dial or handshake in progress at once.
+// Call before Connect.
+func (c *NsqdTCPClient) closeOn(stop <-chan struct{}) { c.abort = stop }
+
+// Connect dials nsqd within dial_timeout and sends the protocol magic. The
+// setup that follows, up to the first ReadResponse (Identify, Auth, the
+// answer to SUB), must end within max(dial_timeout, 1 s), capped at
+// timeout: a server that accepts and stays silent fails it. CloseStream
+// interrupts a dial or a setup in progress.
 func (c *NsqdTCPClient) Connect() error {
 	switch c.state.Load() {
 	case stateConnected:
@@ -213,21 +239,55 @@ func (c *NsqdTCPClient) Connect() error {
 	case stateClosed:
 		return fmt.Errorf("%w: connection to %s already closed", ErrClosed, c.addr)
 	}
+	setupDone := make(chan struct{})
+	ctx, cancelDial := context.WithCancel(context.Background())
+	go c.watchSetup(setupDone, cancelDial)
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	conn, err := d.Dial("tcp", c.addr)
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
+		close(setupDone)
+		if c.state.Load() == stateClosed {
+			return fmt.Errorf("%w: connection to %s closed during connect", ErrClosed, c.addr)
+		}
 		return fmt.Errorf("gnsq: connect to %s: %w", c.addr, err)
 	}
+	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout(c.cfg)))
 	c.rawConn, c.conn = conn, conn
 	c.r = bufio.NewReaderSize(conn, 64<<10)
 	c.w = bufio.NewWriterSize(conn, 64<<10)
 	c.flushStack = func() error { return nil }
+	c.inSetup, c.setupDone = true, setupDone
 	if !c.state.CompareAndSwap(stateInit, stateConnected) {
 		conn.Close()
+		close(setupDone)
 		return fmt.Errorf("%w: connection to %s closed during connect", ErrClosed, c.addr)
 	}
 	go c.flushLoop()
 	return c.writeRaw(MagicV2)
+}
+
+// watchSetup runs during Connect and setup: it cancels the dial and
+// closes the client when the owner's abort channel or CloseStream ends
+// them, and exits when the setup is over.
+func (c *NsqdTCPClient) watchSetup(setupDone <-chan struct{}, cancelDial func()) {
+	defer cancelDial()
+	select {
+	case <-c.abort:
+		c.CloseStream()
+	case <-c.closed:
+	case <-setupDone:
+	}
+}
+
+// endSetup is the first ReadResponse's: the handshake deadline gives way
+// to the heartbeat-driven one (or none, without heartbeats).
+func (c *NsqdTCPClient) endSetup() {
+	c.inSetup = false
+	close(c.setupDone)
+	if c.cfg.HeartbeatInterval < 0 {
+		_ = c.conn.SetReadDeadline(time.Time{})
+	}
+	c.framesSinceDeadline = 256 // renew the deadline on this read
 }
 
 // Identify sends IDENTIFY with feature negotiation, then performs the
@@ -328,7 +388,7 @@ func (c *NsqdTCPClient) identifyRequest() *IdentifyRequest {
 // response payload; an error frame becomes its *ServerError.
 func (c *NsqdTCPClient) readExpectingResponse(what string) ([]byte, error) {
 	for {
-		resp, err := c.ReadResponse()
+		resp, err := c.readResponse()
 		if err != nil {
 			return nil, err
 		}
@@ -407,11 +467,12 @@ func (c *NsqdTCPClient) upgradeTLS() error {
 		return err
 	}
 	tlsConn := tls.Client(&bufferedConn{Conn: c.conn, r: c.r}, tc)
-	_ = tlsConn.SetDeadline(time.Now().Add(c.cfg.Timeout))
+	// Reads keep the setup deadline (set by Connect); writes get one too.
+	_ = tlsConn.SetWriteDeadline(time.Now().Add(handshakeTimeout(c.cfg)))
 	if err := tlsConn.Handshake(); err != nil {
 		return fmt.Errorf("gnsq: TLS handshake with %s: %w", c.addr, err)
 	}
-	_ = tlsConn.SetDeadline(time.Time{})
+	_ = tlsConn.SetWriteDeadline(time.Time{})
 	c.wmu.Lock()
 	c.conn = tlsConn
 	c.r = bufio.NewReaderSize(tlsConn, 64<<10)
@@ -474,21 +535,35 @@ func (c *NsqdTCPClient) Auth() (*AuthResponse, error) {
 // ReadResponse reads and decodes one frame. Heartbeats are answered with
 // NOP. Hooks fire: OnResponse, OnError (a fatal error frame also closes the
 // connection), OnMessage. A non-nil error means the connection is closed
-// (I/O error, timeout or *ProtocolError).
+// (I/O error, timeout or *ProtocolError). The first call ends the setup
+// (see Connect).
 func (c *NsqdTCPClient) ReadResponse() (Response, error) {
+	if c.inSetup && c.state.Load() == stateConnected {
+		c.endSetup()
+	}
+	return c.readResponse()
+}
+
+// readResponse is ReadResponse without ending the setup (for the setup's
+// own reads, which keep its deadline).
+func (c *NsqdTCPClient) readResponse() (Response, error) {
 	if c.state.Load() != stateConnected {
 		return Response{}, ErrNotConnected
 	}
 	// With heartbeats on, a silent nsqd is a dead one. The deadline is
 	// renewed before reads that may block (nothing buffered), or every 256
 	// frames, not on every frame.
-	if c.cfg.HeartbeatInterval >= 0 && (c.r.Buffered() == 0 || c.framesSinceDeadline >= 256) {
+	if !c.inSetup && c.cfg.HeartbeatInterval >= 0 && (c.r.Buffered() == 0 || c.framesSinceDeadline >= 256) {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.Timeout))
 		c.framesSinceDeadline = 0
 	}
 	c.framesSinceDeadline++
 	frame, err := ReadFrame(c.r, c.cfg.MaxFrameSize)
 	if err != nil {
+		var ne net.Error
+		if c.inSetup && errors.As(err, &ne) && ne.Timeout() {
+			err = fmt.Errorf("gnsq: %s did not complete the handshake within %v: %w", c.addr, handshakeTimeout(c.cfg), err)
+		}
 		return Response{}, c.failRead(err)
 	}
 	resp := Response{Type: frame.Type, Data: frame.Data}
@@ -525,9 +600,20 @@ func (c *NsqdTCPClient) ReadResponse() (Response, error) {
 	return resp, nil
 }
 
-// hasBufferedInput reports whether bytes of a next frame are already read
-// from the socket (for the consumer's batching; reader goroutine only).
-func (c *NsqdTCPClient) hasBufferedInput() bool { return c.r.Buffered() > 0 }
+// hasBufferedInput reports whether a whole MESSAGE frame is already read
+// from the socket, so the next ReadResponse returns a message without
+// waiting: the consumer's reader batches it with the messages before
+// instead of waking the handler (reader goroutine only). Any other frame,
+// or part of one, does not count: the handler must not wait for it.
+func (c *NsqdTCPClient) hasBufferedInput() bool {
+	n := c.r.Buffered()
+	if n < 8 {
+		return false
+	}
+	head, _ := c.r.Peek(8) // buffered: no read
+	size := int(binary.BigEndian.Uint32(head))
+	return int32(binary.BigEndian.Uint32(head[4:])) == FrameTypeMessage && size <= n-4
+}
 
 // failRead reports a read failure through OnError (unless the connection
 // was closed on purpose) and closes the connection.

@@ -180,9 +180,10 @@ func (p *Producer) IsRunning() bool {
 	return p.state == producerRunning
 }
 
-// Close closes every connection and stops reconnecting. Every publish
-// still outstanding ends with ErrClosed before Close returns; later
-// publishes return ErrClosed. OnClose fires once. Idempotent.
+// Close closes every connection, including those still connecting, and
+// stops reconnecting. Every publish still outstanding ends with ErrClosed
+// before Close returns; later publishes return ErrClosed. OnClose fires
+// once. Idempotent.
 func (p *Producer) Close() {
 	p.mu.Lock()
 	if p.state == producerClosed {
@@ -487,6 +488,7 @@ func (p *Producer) connect(addr string) (*producerConn, error) {
 	if h := p.Hooks.OnAuth; h != nil {
 		client.Hooks.OnAuth = h
 	}
+	client.closeOn(p.stop) // Close ends a dial or handshake in progress
 	if err := client.Connect(); err != nil {
 		return nil, p.connectFailed(client.id, addr, err)
 	}
