@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"errors"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -21,6 +22,10 @@ type consumerObj struct {
 	// (newMsgTable). It is guarded by q.mu, so a message is registered and
 	// queued under one lock.
 	msgs slotTable[*gnsq.Message]
+
+	drainOnce  sync.Once
+	drainToken uint64        // the token of the GNSQ_EV_CLOSED a drain ends with
+	drainDone  chan struct{} // closed when the drain's close is done
 }
 
 func consumerOf(c *C.gnsq_consumer_t) (*consumerObj, C.int) {
@@ -347,6 +352,59 @@ func gnsqgo_consumer_close(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
 func gnsqgo_consumer_close_async(token *C.uint64_t, c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
 	defer recoverInto(&rc)
 	return closeHandleAsync[*consumerObj](token, unsafe.Pointer(c), timeoutMs)
+}
+
+// drain starts the consumer's Drain once (bounded by timeoutMs, < 0: no
+// limit) and the close after it, whose GNSQ_EV_CLOSED carries the token
+// returned (every call returns the same one).
+func (o *consumerObj) drain(timeoutMs C.int) uint64 {
+	o.drainOnce.Do(func() {
+		o.drainToken = o.q.nextToken()
+		o.drainDone = make(chan struct{})
+		go func() {
+			defer close(o.drainDone)
+			ctx, cancel := timeoutContext(timeoutMs)
+			defer cancel()
+			drained := o.c.Drain(ctx) == nil
+			// GNSQ_E_TIMEOUT when the drain ran out of time (what was
+			// left is requeued or redelivered) or goroutines did not stop
+			o.startCloseWith(o.drainToken, func() bool { return o.shutdown(freeTimeout) && drained })
+			<-o.closeDone
+		}()
+	})
+	return o.drainToken
+}
+
+//export gnsqgo_consumer_drain_async
+func gnsqgo_consumer_drain_async(token *C.uint64_t, c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	if token == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "token is NULL")
+	}
+	*token = C.uint64_t(o.drain(timeoutMs))
+	return C.GNSQ_OK
+}
+
+//export gnsqgo_consumer_drain
+func gnsqgo_consumer_drain(c *C.gnsq_consumer_t, timeoutMs C.int) (rc C.int) {
+	defer recoverInto(&rc)
+	if inCallback() {
+		return refuseInCallback("drain")
+	}
+	o, rc := consumerOf(c)
+	if rc != C.GNSQ_OK {
+		return rc
+	}
+	o.drain(timeoutMs)
+	<-o.drainDone
+	if o.closeRC != C.GNSQ_OK {
+		return failCode(o.closeRC, "drained, but not everything within the timeout")
+	}
+	return C.GNSQ_OK
 }
 
 //export gnsqgo_consumer_free

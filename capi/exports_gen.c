@@ -57,6 +57,18 @@ int gnsq_consumer_connections(gnsq_conn_info_t *out, size_t max, gnsq_consumer_t
 	return gnsqgo_consumer_connections(out, max, c);
 }
 
+extern int gnsqgo_consumer_drain(gnsq_consumer_t *c, int timeout_ms);
+int gnsq_consumer_drain(gnsq_consumer_t *c, int timeout_ms) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_drain(c, timeout_ms);
+}
+
+extern int gnsqgo_consumer_drain_async(uint64_t *token, gnsq_consumer_t *c, int timeout_ms);
+int gnsq_consumer_drain_async(uint64_t *token, gnsq_consumer_t *c, int timeout_ms) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_consumer_drain_async(token, c, timeout_ms);
+}
+
 extern int gnsqgo_consumer_free(gnsq_consumer_t *c);
 int gnsq_consumer_free(gnsq_consumer_t *c) {
 	LIBGNSQ_GUARD_FORK();

@@ -31,10 +31,17 @@ func (o *object) base() *object { return o }
 // and a goroutine runs shutdown, queues GNSQ_EV_CLOSED with the close's
 // token, seals the queue and waits for a running dispatch, so no callback
 // runs once the close is done.
-func (o *object) startClose(shutdown func() bool) {
+func (o *object) startClose(shutdown func() bool) { o.startCloseWith(0, shutdown) }
+
+// startCloseWith is startClose with the close's token chosen before (0:
+// a new one); a drain announces its token when it starts.
+func (o *object) startCloseWith(token uint64, shutdown func() bool) {
 	o.closeOnce.Do(func() {
 		o.closed.Store(true)
-		o.closeToken = o.q.nextToken()
+		if token == 0 {
+			token = o.q.nextToken()
+		}
+		o.closeToken = token
 		o.closeDone = make(chan struct{})
 		go func() {
 			defer close(o.closeDone)

@@ -633,6 +633,31 @@ int gnsq_consumer_close(gnsq_consumer_t *c, int timeout_ms);
 /** gnsq_consumer_close() without waiting; see gnsq_producer_close_async(). */
 int gnsq_consumer_close_async(uint64_t *token, gnsq_consumer_t *c, int timeout_ms);
 
+/**
+ * The graceful close: CLS to every nsqd (which then sends no more), no
+ * reconnects, RDY changes or lookups; every message already received is
+ * still handed out and must be answered (keep polling and responding, on
+ * another thread or from the poll loop with gnsq_consumer_drain_async());
+ * once all are answered and written out, the consumer closes as
+ * gnsq_consumer_close() does. After timeout_ms (< 0: no limit) the
+ * messages not yet handed out are requeued at once and the consumer
+ * closes, abandoning the ones handed out and not answered (nsqd
+ * redelivers them after its msg_timeout). Returns 0 when everything was
+ * drained, GNSQ_E_TIMEOUT when the timeout ended it, GNSQ_E_CLOSED on a
+ * closed consumer. Blocks; refused inside a callback (GNSQ_E_IN_CALLBACK).
+ * A close during a drain ends it.
+ */
+int gnsq_consumer_drain(gnsq_consumer_t *c, int timeout_ms);
+
+/**
+ * gnsq_consumer_drain() without waiting: *token identifies it, and the
+ * GNSQ_EV_CLOSED event that ends it carries the token (code 0, or
+ * GNSQ_E_TIMEOUT as above); every call returns the same token. Usable
+ * from the loop that polls the consumer, which goes on handling the
+ * remaining MESSAGE events until CLOSED.
+ */
+int gnsq_consumer_drain_async(uint64_t *token, gnsq_consumer_t *c, int timeout_ms);
+
 /** Closes (if needed) and releases the consumer. NULL is a no-op. */
 int gnsq_consumer_free(gnsq_consumer_t *c);
 

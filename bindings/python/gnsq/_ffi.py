@@ -92,6 +92,8 @@ SIGNATURES = {
     "gnsq_consumer_notify_fd": (c_int, [_P(c_int), c_void_p]),
     "gnsq_consumer_close": (c_int, [c_void_p, c_int]),
     "gnsq_consumer_close_async": (c_int, [_P(c_uint64), c_void_p, c_int]),
+    "gnsq_consumer_drain": (c_int, [c_void_p, c_int]),
+    "gnsq_consumer_drain_async": (c_int, [_P(c_uint64), c_void_p, c_int]),
     "gnsq_consumer_free": (c_int, [c_void_p]),
     "gnsq_tcp_new": (c_int, [_P(c_void_p), c_char_p, c_void_p]),
     "gnsq_tcp_open": (c_int, [c_void_p]),

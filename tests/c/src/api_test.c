@@ -1156,6 +1156,80 @@ static void test_close_async(void) {
     CHECK_RC(gnsq_http_free(h), GNSQ_OK);
 }
 
+
+/* Channel stats of topic/ch contain needle (e.g. "\"depth\":3"). */
+static int stats_contain(const char *topic, const char *needle) {
+    gnsq_http_t *h = NULL;
+    gnsq_http_request_t r;
+    static uint8_t out[1 << 16];
+    int n, found;
+    CHECK_RC(gnsq_http_new(&h, GNSQ_HTTP_NSQD, nsqd_http, NULL), GNSQ_OK);
+    memset(&r, 0, sizeof r);
+    r.op = GNSQ_HTTP_STATS;
+    r.topic = topic;
+    r.channel = "ch";
+    n = gnsq_http_request(out, sizeof out, NULL, NULL, h, &r, 5000);
+    CHECK(n > 0);
+    found = n > 0 && contains(out, n, needle);
+    CHECK_RC(gnsq_http_free(h), GNSQ_OK);
+    return found;
+}
+
+/* The graceful close: the messages received are still handed out and
+   answered, nothing more comes, and the drain ends with its CLOSED event;
+   nothing is left in flight at nsqd, the rest waits in the channel. */
+static void test_drain(void) {
+    char topic[64], needle[32];
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c;
+    gnsq_event_t evs[64];
+    static uint8_t buf[1 << 16];
+    const void *bodies[50];
+    size_t lens[50];
+    uint64_t token = 0, again = 0;
+    int handled = 0, closed = 0, n, i;
+    unique_topic(topic, sizeof topic, "capi_drain");
+    for (i = 0; i < 50; i++) {
+        bodies[i] = "m";
+        lens[i] = 1;
+    }
+    CHECK_RC(gnsq_producer_multipublish(p, topic, bodies, lens, 50, 5000), GNSQ_OK);
+    c = started_consumer(topic, "10");
+    while (!closed) {
+        n = gnsq_consumer_poll(c, evs, 64, 5000, buf, sizeof buf);
+        CHECK(n > 0);
+        for (i = 0; i < n && n > 0; i++) {
+            if (evs[i].type == GNSQ_EV_MESSAGE) {
+                gnsq_response_t r = {evs[i].token, GNSQ_RESP_HANDLER_OK, 0, 0, 0, 0};
+                CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
+                if (++handled == 5) {
+                    CHECK_RC(gnsq_consumer_drain_async(&token, c, 10000), GNSQ_OK);
+                    CHECK_RC(gnsq_consumer_drain_async(&again, c, 10000), GNSQ_OK);
+                    CHECK(token != 0 && token == again);
+                }
+            } else if (evs[i].type == GNSQ_EV_CLOSED) {
+                CHECK(evs[i].token == token);
+                CHECK_RC(evs[i].code, GNSQ_OK);
+                closed = 1;
+            }
+        }
+        if (n <= 0) break;
+    }
+    CHECK(handled >= 5 && handled < 50);
+    CHECK(stats_contain(topic, "\"in_flight_count\":0"));
+    snprintf(needle, sizeof needle, "\"depth\":%d", 50 - handled);
+    CHECK(stats_contain(topic, needle));
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+
+    /* A message handed out and never answered: the drain's timeout ends it. */
+    c = started_consumer(topic, "1");
+    CHECK(poll_until(NULL, c, GNSQ_EV_MESSAGE, 0, evs, buf, sizeof buf));
+    CHECK_RC(gnsq_consumer_drain(c, 200), GNSQ_E_TIMEOUT);
+    CHECK_RC(gnsq_consumer_drain(c, 200), GNSQ_E_CLOSED);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
@@ -1178,6 +1252,7 @@ int main(int argc, char **argv) {
         {"close_async", test_close_async},
         {"bounded_publish", test_bounded_publish},
         {"consumer_state", test_consumer_state},
+        {"drain", test_drain},
     };
     size_t i;
     nsqd_tcp = getenv("NSQD_TCP");
