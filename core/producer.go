@@ -276,10 +276,34 @@ func (p *Producer) MultiPublishAsync(ctx context.Context, topic string, bodies [
 	return p.send(ctx, cmd, done, false)
 }
 
+// checkPublishable refuses what nsqd would answer with a fatal error,
+// closing the connection under every other publish queued on it: an empty
+// body, an MPUB of no messages or with an empty one.
+func checkPublishable(cmd *Command) error {
+	if cmd.Name != "MPUB" {
+		if len(cmd.Body) == 0 {
+			return &InvalidArgumentError{Reason: "empty message body (nsqd refuses it)"}
+		}
+		return nil
+	}
+	if len(cmd.Messages) == 0 {
+		return &InvalidArgumentError{Reason: "MPUB of no messages (nsqd refuses it)"}
+	}
+	for i, m := range cmd.Messages {
+		if len(m) == 0 {
+			return &InvalidArgumentError{Reason: fmt.Sprintf("MPUB message %d is empty (nsqd refuses it)", i)}
+		}
+	}
+	return nil
+}
+
 // send queues cmd on a connection. A caller about to wait for the answer
 // (flushNow) flushes at once; asynchronous publishes leave the flush to the
 // connection's flusher, so a burst of them shares one write(2).
 func (p *Producer) send(ctx context.Context, cmd *Command, done func(*Result), flushNow bool) (*Result, error) {
+	if err := checkPublishable(cmd); err != nil {
+		return nil, err
+	}
 	r := &Result{done: make(chan struct{}), callback: done}
 	for {
 		pc, err := p.pickConn(ctx)

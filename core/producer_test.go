@@ -202,7 +202,7 @@ func TestProducerInvalidTopicSendsNothing(t *testing.T) {
 	assert.Equal(t, []string{"IDENTIFY", "PUB good"}, fake.Commands())
 }
 
-func TestProducerOversizeAndEmptyBodies(t *testing.T) {
+func TestProducerOversizeBodies(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t, "--max-msg-size=1024", "--max-body-size=4096")
 	cfg := newConfig(t, "max_backoff_duration", "1")
 	var errs atomic.Int32
@@ -223,18 +223,10 @@ func TestProducerOversizeAndEmptyBodies(t *testing.T) {
 			_, err := p.Publish(ctx, topic, make([]byte, 1025))
 			return err
 		}, gnsq.ErrBadMessage, "too big 1025 > 1024"},
-		{"empty PUB", func(ctx context.Context) error {
-			_, err := p.Publish(ctx, topic, nil)
-			return err
-		}, gnsq.ErrBadMessage, "size 0"},
 		{"oversize MPUB", func(ctx context.Context) error {
 			_, err := p.MultiPublish(ctx, topic, [][]byte{make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000)})
 			return err
 		}, gnsq.ErrBadBody, "too big"},
-		{"empty MPUB", func(ctx context.Context) error {
-			_, err := p.MultiPublish(ctx, topic, nil)
-			return err
-		}, gnsq.ErrBadBody, "invalid message count 0"},
 	} {
 		// Each error is fatal for the connection: the producer must
 		// reconnect and the next publish must succeed.
@@ -244,8 +236,8 @@ func TestProducerOversizeAndEmptyBodies(t *testing.T) {
 		_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("fine"))
 		require.NoError(t, err, "producer recovers after %s", tc.name)
 	}
-	assert.GreaterOrEqual(t, errs.Load(), int32(4))
-	assert.Len(t, consume(t, nsqd.TCPAddr, topic, 4), 4)
+	assert.GreaterOrEqual(t, errs.Load(), int32(2))
+	assert.Len(t, consume(t, nsqd.TCPAddr, topic, 2), 2) // empty bodies: TestProducerRefusesEmptyBodiesLocally
 }
 
 // A fatal error with other publishes pipelined behind it: the bad one
@@ -422,4 +414,31 @@ func TestProducerTLSAndCompression(t *testing.T) {
 		require.NoError(t, err, "%v", extra)
 		p.Close()
 	}
+}
+
+// Empty bodies and MPUBs nsqd would refuse with a fatal error (closing the
+// connection under every other publish queued on it) are refused locally
+// (issue 11, defect 3).
+func TestProducerRefusesEmptyBodiesLocally(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t))
+	topic := uniqueTopic("empty")
+	ctx := ctxTimeout(t, 10*time.Second)
+	pending, err := p.PublishAsync(ctx, topic, 0, []byte("queued before"), nil)
+	require.NoError(t, err)
+	for _, publish := range []func() error{
+		func() error { _, err := p.Publish(ctx, topic, nil); return err },
+		func() error { _, err := p.Publish(ctx, topic, []byte{}); return err },
+		func() error { _, err := p.DeferredPublish(ctx, topic, time.Second, nil); return err },
+		func() error { _, err := p.MultiPublish(ctx, topic, nil); return err },
+		func() error { _, err := p.MultiPublish(ctx, topic, [][]byte{[]byte("a"), {}}); return err },
+		func() error { _, err := p.MultiPublishAsync(ctx, topic, [][]byte{}, nil); return err },
+	} {
+		var invalid *gnsq.InvalidArgumentError
+		require.ErrorAs(t, publish(), &invalid)
+	}
+	_, err = pending.Wait(ctx)
+	require.NoError(t, err, "the publish queued before is unaffected")
+	_, err = p.Publish(ctx, topic, []byte("after"))
+	require.NoError(t, err)
 }

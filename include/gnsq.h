@@ -359,11 +359,13 @@ int gnsq_producer_new(gnsq_producer_t **out, const char *const *nsqd_addrs, size
 int gnsq_producer_start(gnsq_producer_t *p);
 
 /**
- * Publishes body (copied; len 0 is sent and refused by nsqd) to topic and
+ * Publishes body (copied; len 0 is refused, see below) to topic and
  * waits for nsqd's answer, at most timeout_ms (< 0: no limit) including
  * the wait for a connection. defer_ms > 0 sends a deferred publish (DPUB).
  * Returns 0 when nsqd answered OK; GNSQ_E_INVALID_ARG before any I/O for a
- * bad topic or a body of 2 GiB or more; GNSQ_E_NSQ for nsqd's refusal
+ * bad topic, an empty body (nsqd would refuse it and close the
+ * connection under the other publishes) or a body of 2 GiB or more (an
+ * MPUB of no bodies or with an empty one likewise); GNSQ_E_NSQ for nsqd's refusal
  * (detail "E_BAD_MESSAGE ...");
  * GNSQ_E_NO_CONNECTIONS, GNSQ_E_TIMEOUT (detail says whether it was sent:
  * if so the outcome is unknown), GNSQ_E_CONNECTION, GNSQ_E_CLOSED.

@@ -228,3 +228,21 @@ def test_ctrl_c_interrupts_a_publish_waiting_for_a_connection():
     out, err = proc.communicate(timeout=10)
     assert out.strip() == "interrupted False 0.0", err
     assert time.monotonic() - t0 < 2
+
+
+def test_empty_bodies_raise_nsqds_error_classes_without_breaking_the_connection(nsqd, producer, topic):
+    # gnsq sent them: nsqd refused with a fatal error and closed the connection
+    pending = producer.publish(topic, b"queued", raise_error=False)
+    with pytest.raises(errors.NSQBadMessage):
+        producer.publish(topic, b"")
+    with pytest.raises(errors.NSQBadMessage):
+        producer.publish(topic, b"", defer=1000)
+    with pytest.raises(errors.NSQBadBody):
+        producer.multipublish(topic, [])
+    with pytest.raises(errors.NSQBadMessage):
+        producer.multipublish(topic, [b"a", b""])
+    with pytest.raises(errors.NSQBadMessage):
+        producer.publish(topic, b"", raise_error=False).get(timeout=5)
+    assert pending.get(timeout=10) == b"OK"
+    assert producer.publish(topic, b"after") == b"OK"
+    assert nsqd.depth(topic) == 2

@@ -20,7 +20,7 @@ import time
 
 import blinker
 
-from . import _ffi, _handle, _options, _wait, protocol
+from . import _ffi, _handle, _options, _wait, errors, protocol
 from .errors import NSQException, NSQNoConnections
 from .util import parse_nsqds
 
@@ -142,7 +142,10 @@ class Producer:
         body = _body(data)
         defer_ms = int(defer) if defer is not None else 0
         if defer_ms < 0:
-            return self._refused(protocol.DPUB, "DPUB could not parse timeout %d" % defer_ms, raise_error)
+            return self._refused(errors.NSQInvalid(b"DPUB could not parse timeout %d" % defer_ms), raise_error)
+        if not body:
+            return self._refused(errors.NSQBadMessage(b"%s invalid message body size 0" % (
+                protocol.DPUB if defer_ms else protocol.PUB)), raise_error)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
         if raise_error and wait_ms < 0 and not self._waits_here():
@@ -162,6 +165,11 @@ class Producer:
         self._check_running()
         protocol.assert_valid_topic_name(topic)
         joined, ptrs, lens, n = _bodies(messages)
+        if not n:
+            return self._refused(errors.NSQBadBody(b"MPUB invalid message count 0"), raise_error)
+        if 0 in lens:
+            return self._refused(errors.NSQBadMessage(b"MPUB invalid message(%d) body size 0" % lens.index(0)),
+                                 raise_error)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
         if raise_error and wait_ms < 0 and not self._waits_here():
@@ -190,12 +198,10 @@ class Producer:
             if self._calls % YIELD_EVERY == 0:
                 self._runtime.cooperate()
 
-    def _refused(self, command, text, raise_error):
-        """nsqd's answer to a request the library refuses before sending
-        (gnsq sent it and nsqd refused it the same way)."""
-        from .errors import NSQInvalid
-
-        error = NSQInvalid(text.encode())
+    def _refused(self, error, raise_error):
+        """nsqd's answer (an NSQErrorCode) to a publish refused before
+        sending: gnsq sent it, and nsqd refused it the same way but also
+        closed the connection under every other publish queued on it."""
         if raise_error:
             raise error
         result = self._runtime.AsyncResult()

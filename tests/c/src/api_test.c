@@ -221,10 +221,12 @@ static void test_publish_and_consume(void) {
     CHECK_RC(gnsq_producer_multipublish(p, topic, bodies, lens, 3, 5000), GNSQ_OK);
     CHECK_RC(gnsq_producer_publish(p, topic, big, big_len, 0, 5000), GNSQ_OK);
     CHECK_RC(gnsq_producer_publish(p, topic, "later", 5, 200, 5000), GNSQ_OK); /* DPUB */
-    /* Bad input: invalid topic (nothing sent), empty body (nsqd refuses). */
+    /* Bad input, refused before any I/O: invalid topic, empty body (nsqd
+       would refuse it and close the connection). */
     CHECK_RC(gnsq_producer_publish(p, "a\nPUB x", "x", 1, 0, 5000), GNSQ_E_INVALID_ARG);
-    CHECK_RC(gnsq_producer_publish(p, topic, "", 0, 0, 5000), GNSQ_E_NSQ);
-    CHECK(last_error_contains("E_BAD_MESSAGE"));
+    CHECK_RC(gnsq_producer_publish(p, topic, "", 0, 0, 5000), GNSQ_E_INVALID_ARG);
+    CHECK(last_error_contains("empty"));
+    CHECK_RC(gnsq_producer_multipublish(p, topic, bodies, lens, 0, 5000), GNSQ_E_INVALID_ARG);
     CHECK_RC(gnsq_producer_publish(p, topic, NULL, 3, 0, 5000), GNSQ_E_INVALID_ARG);
 
     /* Async: exactly one PUBLISHED event with the token, and the notify fd wakes. */
