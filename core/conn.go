@@ -34,6 +34,10 @@ type ConnHooks struct {
 	OnRequeue  func(c *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool)
 	OnAuth     func(c *NsqdTCPClient, resp *AuthResponse)
 	OnClose    func(c *NsqdTCPClient)
+
+	// beforeRequeue runs before a REQ is written: a consumer backing off
+	// sends RDY 0 first, so nsqd cannot hand the message straight back.
+	beforeRequeue func(backoff bool)
 }
 
 // IdentifyResponse is nsqd's answer to IDENTIFY with feature negotiation.
@@ -814,6 +818,9 @@ func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool)
 	cmd, err := Requeue(id, delay)
 	if err != nil {
 		return err
+	}
+	if h := c.Hooks.beforeRequeue; h != nil {
+		h(backoff)
 	}
 	if err := c.SendBuffered(cmd); err != nil {
 		return err

@@ -543,8 +543,15 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 				h(cl.id, id)
 			}
 		},
+		beforeRequeue: func(backoff bool) {
+			if backoff {
+				c.messageAnswered(cc, true) // RDY 0 before the REQ (issue 11, defect 6)
+			}
+		},
 		OnRequeue: func(cl *NsqdTCPClient, id MessageID, delay time.Duration, backoff bool) {
-			c.messageAnswered(cc, backoff)
+			if !backoff {
+				c.messageAnswered(cc, false)
+			}
 			if h := c.Hooks.OnRequeue; h != nil {
 				h(cl.id, id, delay)
 			}

@@ -110,12 +110,13 @@ func TestConsumerBackoffSequence(t *testing.T) {
 		fake.waitCommands(t, seq...)
 	}
 	step(1, "good", "FIN "+msgID(1), "RDY 5")                          // first FIN: running, full RDY
-	step(2, "bad", "REQ "+msgID(2)+" 0", "RDY 0", "RDY 1")             // level 1: back off, then probe
-	step(3, "bad", "REQ "+msgID(3)+" 0", "RDY 0", "RDY 1")             // failing probe: level 2
+	// RDY 0 goes before the REQ, so nsqd cannot hand the message straight back
+	step(2, "bad", "RDY 0", "REQ "+msgID(2)+" 0", "RDY 1")             // level 1: back off, then probe
+	step(3, "bad", "RDY 0", "REQ "+msgID(3)+" 0", "RDY 1")             // failing probe: level 2
 	step(4, "good", "FIN "+msgID(4), "RDY 0", "RDY 1")                 // success: level 1, back off again
 	step(5, "good", "FIN "+msgID(5), "RDY 5")                          // success: level 0, full RDY
 	step(6, "requeue", "REQ "+msgID(6)+" 0")                           // requeue without backoff: neutral
-	step(7, "requeue-default", "REQ "+msgID(7)+" 0", "RDY 0", "RDY 1") // backoff_on_requeue default true
+	step(7, "requeue-default", "RDY 0", "REQ "+msgID(7)+" 0", "RDY 1") // backoff_on_requeue default true
 	step(8, "good", "FIN "+msgID(8), "RDY 5")
 }
 
@@ -158,7 +159,7 @@ func TestConsumerBackoffCap(t *testing.T) {
 	for i := 1; i <= 8; i++ {
 		start := time.Now()
 		require.NoError(t, conn.WriteFrame(nsqtest.FrameMessage, testMessage(i, 1, "bad")))
-		seq = append(seq, "REQ "+msgID(i)+" 0", "RDY 0", "RDY 1")
+		seq = append(seq, "RDY 0", "REQ "+msgID(i)+" 0", "RDY 1")
 		fake.waitCommands(t, seq...)
 		assert.Less(t, time.Since(start), 2*time.Second, "window %d capped", i)
 	}
