@@ -139,6 +139,29 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return &InvalidArgumentError{Reason: "tls_cert_file and tls_key_file must be given together"}
 	}
+	return c.validateTLSFiles()
+}
+
+// validateTLSFiles refuses TLS options without tls_v1 (they would be
+// ignored: a plaintext connection the caller did not ask for) and files
+// that cannot be read, when the object is created rather than at every
+// connection attempt.
+func (c *Config) validateTLSFiles() error {
+	files := map[string]string{"tls_ca_file": c.TLSCAFile, "tls_cert_file": c.TLSCertFile, "tls_key_file": c.TLSKeyFile}
+	for _, key := range []string{"tls_ca_file", "tls_cert_file", "tls_key_file"} {
+		path := files[key]
+		if path == "" {
+			continue
+		}
+		if !c.TLSv1 {
+			return &InvalidArgumentError{Reason: key + " is set but tls_v1 is not: the connection would not use TLS"}
+		}
+		if f, err := os.Open(path); err != nil {
+			return &InvalidArgumentError{Reason: fmt.Sprintf("%s: %v", key, err)}
+		} else {
+			f.Close()
+		}
+	}
 	return nil
 }
 

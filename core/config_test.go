@@ -137,3 +137,34 @@ func checkGenerated(t *testing.T, path, want string) {
 	require.NoError(t, err)
 	assert.Equal(t, want, string(got), "%s is stale: GNSQ_UPDATE_DOCS=1 go test -run TestConfigDocsUpToDate ./core", path)
 }
+
+// Configuration mistakes are refused when the object is created, not
+// retried forever as connect errors (issue 11, defect 5).
+func TestMistakesRefusedAtCreation(t *testing.T) {
+	handler := func(*gnsq.Message) error { return nil }
+	for _, tc := range []struct {
+		name string
+		addr string
+		kv   []string
+		want string
+	}{
+		{"unparsable address", "::::", nil, "invalid nsqd address"},
+		{"tls_ca_file without tls_v1", "127.0.0.1:4150", []string{"tls_ca_file", "/etc/hostname"}, "tls_v1 is not"},
+		{"missing tls_ca_file", "127.0.0.1:4150", []string{"tls_v1", "true", "tls_ca_file", "/nonexistent/ca.pem"}, "tls_ca_file"},
+		{"missing client certificate", "127.0.0.1:4150", []string{"tls_v1", "true", "tls_cert_file", "/nonexistent/c.pem", "tls_key_file", "/nonexistent/k.pem"}, "tls_cert_file"},
+	} {
+		cfg := gnsq.NewConfig()
+		for i := 0; i < len(tc.kv); i += 2 {
+			require.NoError(t, cfg.Set(tc.kv[i], tc.kv[i+1]), tc.name)
+		}
+		var invalid *gnsq.InvalidArgumentError
+		_, err := gnsq.NewProducer([]string{tc.addr}, cfg)
+		require.ErrorAs(t, err, &invalid, tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+		_, err = gnsq.NewConsumer("t", "c", []string{tc.addr}, nil, handler, cfg)
+		require.ErrorAs(t, err, &invalid, tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+	}
+	_, err := gnsq.NewProducer([]string{"[::1]:4150", "::1", "localhost"}, nil)
+	assert.NoError(t, err, "IPv6 and host names stay valid")
+}

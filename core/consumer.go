@@ -526,6 +526,7 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	if err != nil {
 		return nil, c.connectFailed(0, addr, err)
 	}
+	client.closeOn(c.intake) // Close or Drain ends a dial or handshake in progress
 	cc := &consumerConn{client: client, addr: addr, done: make(chan struct{})}
 	cc.queue.ready = make(chan struct{}, 1)
 	cc.backoff = BackoffTimer{Ratio: time.Second, Max: c.cfg.MaxBackoffDuration}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -131,7 +132,9 @@ func normalizeAddresses(addrs []string, defaultPort int) ([]string, error) {
 		if err != nil {
 			host, port = a, strconv.Itoa(defaultPort)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 || host == "" {
+		// a host with a colon must be an IPv6 address ("::::" is not)
+		badHost := host == "" || (strings.Contains(host, ":") && net.ParseIP(host) == nil)
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 || badHost {
 			return nil, &InvalidArgumentError{Reason: fmt.Sprintf("invalid nsqd address %q", a)}
 		}
 		hp := net.JoinHostPort(host, port)

@@ -216,7 +216,6 @@ func TestR23CloseCutsShortASilentHandshake(t *testing.T) {
 		nsqtest.WaitFor(t, 5*time.Second, "the connection closed", func() bool { return proxy.Open() == 0 })
 	})
 	t.Run("consumer", func(t *testing.T) {
-		t.Skip("pending core/consumer.go: connect must call client.closeOn(c.intake) (issue 11, defect 1)")
 		c, err := gnsq.NewConsumer("r23", "ch", []string{proxy.Addr()}, nil, func(*gnsq.Message) error { return nil }, cfg)
 		require.NoError(t, err)
 		accepted := proxy.Accepted()
