@@ -527,6 +527,7 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 		return nil, c.connectFailed(0, addr, err)
 	}
 	client.closeOn(c.intake) // Close or Drain ends a dial or handshake in progress
+	var reported atomic.Bool // the connection's OnError reported the failure already
 	cc := &consumerConn{client: client, addr: addr, done: make(chan struct{})}
 	cc.queue.ready = make(chan struct{}, 1)
 	cc.backoff = BackoffTimer{Ratio: time.Second, Max: c.cfg.MaxBackoffDuration}
@@ -537,7 +538,10 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 				h(cl.id, data)
 			}
 		},
-		OnError: func(cl *NsqdTCPClient, err error) { c.reportError(cl.id, err) },
+		OnError: func(cl *NsqdTCPClient, err error) {
+			reported.Store(true)
+			c.reportError(cl.id, err)
+		},
 		OnFinish: func(cl *NsqdTCPClient, id MessageID) {
 			c.messageAnswered(cc, false)
 			if h := c.Hooks.OnFinish; h != nil {
@@ -561,6 +565,10 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	}
 	if err := c.setUp(client); err != nil {
 		client.CloseStream()
+		if reported.Load() { // an error frame or a read failure: OnError had it
+			c.log.Warn("nsqd connection failed", "addr", addr, "conn_id", client.id, "error", err)
+			return nil, err
+		}
 		return nil, c.connectFailed(client.id, addr, err)
 	}
 	c.mu.Lock()

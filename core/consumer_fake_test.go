@@ -109,7 +109,7 @@ func TestConsumerBackoffSequence(t *testing.T) {
 		seq = append(seq, then...)
 		fake.waitCommands(t, seq...)
 	}
-	step(1, "good", "FIN "+msgID(1), "RDY 5")                          // first FIN: running, full RDY
+	step(1, "good", "FIN "+msgID(1), "RDY 5") // first FIN: running, full RDY
 	// RDY 0 goes before the REQ, so nsqd cannot hand the message straight back
 	step(2, "bad", "RDY 0", "REQ "+msgID(2)+" 0", "RDY 1")             // level 1: back off, then probe
 	step(3, "bad", "RDY 0", "REQ "+msgID(3)+" 0", "RDY 1")             // failing probe: level 2

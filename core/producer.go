@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -473,7 +474,10 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 			firstAttempt()
 			err = p.readLoop(pc)
 			p.removeConn(pc)
-			cause := fmt.Errorf("%w: %s: %v", ErrConnectionClosed, addr, err)
+			cause := err
+			if !errors.Is(err, ErrConnectionClosed) {
+				cause = fmt.Errorf("%w: %s: %v", ErrConnectionClosed, addr, err)
+			}
 			if p.closed() {
 				cause = fmt.Errorf("%w: producer closed", ErrClosed)
 			}
@@ -486,7 +490,9 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 				return
 			}
 			p.log.Warn("nsqd connection lost; reconnecting", "addr", addr, "conn_id", id, "error", err)
-			p.reportError(id, err)
+			if se := (*ServerError)(nil); !errors.As(err, &se) { // readLoop reported nsqd's error frame
+				p.reportError(id, err)
+			}
 		}
 		firstAttempt()
 		t := time.NewTimer(retry.Failure().Interval())
