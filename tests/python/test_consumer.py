@@ -464,3 +464,38 @@ def test_changing_max_in_flight_at_run_time_is_applied(nsqd, topic):
         wait_until(lambda: len(got) == 5)
     finally:
         c.close()
+
+
+def test_drain_hands_out_what_was_received_and_loses_nothing(nsqd, topic):
+    publish(nsqd, topic, [b"%d" % i for i in range(300)])
+    handled, closed = [], []
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, max_in_flight=50)
+
+    @c.on_message.connect
+    def handler(consumer, message):
+        handled.append(message.body)
+        if len(handled) == 20:
+            consumer.drain(timeout=10)  # from a handler: returns at once
+            assert consumer.is_running  # the received messages are still handled
+
+    c.on_close.connect(lambda consumer: closed.append(True), weak=False)
+    c.start()  # returns when the drain is done
+    assert closed == [True] and not c.is_running
+    assert len(handled) >= 20
+    assert nsqd.in_flight(topic, "ch") == 0  # every received message was handled and finished
+    assert nsqd.depth(topic, "ch") == 300 - len(handled)
+
+
+def test_drain_from_another_thread_waits_for_it(nsqd, topic):
+    publish(nsqd, topic, [b"%d" % i for i in range(100)])
+    handled = []
+    c = gnsq.Consumer(topic, "ch", nsqd.tcp_address, max_in_flight=10,
+                      message_handler=lambda consumer, message: handled.append(message.body))
+    c.start(block=False)
+    wait_until(lambda: len(handled) >= 10)
+    c.drain()
+    assert not c.is_running
+    n = len(handled)
+    assert nsqd.in_flight(topic, "ch") == 0 and nsqd.depth(topic, "ch") == 100 - n
+    c.close()  # a no-op now
+    assert len(handled) == n

@@ -141,6 +141,7 @@ class Consumer:
         self._mask = None
         self._connections = {}
         self._handle_closed = False
+        self._draining = False
         self._sent_max_in_flight = max_in_flight
 
     # ---- gnsq's public API ---------------------------------------------
@@ -186,6 +187,22 @@ class Consumer:
             self.logger.warning("a handler did not return within %ss; closing anyway", CLOSE_WAIT)
             self._close_handle(drain=False)
 
+    def drain(self, timeout=None):
+        """Closes gracefully (not in gnsq): nsqd is told to send nothing
+        more, the handlers still get every message already received, their
+        answers are written out, then the consumer closes (on_close). After
+        timeout seconds (None: no limit) what no handler got is requeued at
+        once and the consumer closes. From a handler it returns at once
+        (start() returns when the drain is done); elsewhere it waits."""
+        if self._state != RUNNING or self._draining:
+            return
+        self._draining = True
+        token = ctypes.c_uint64()
+        ms = -1 if timeout is None else max(int(timeout * 1000), 0)
+        _ffi.check(_ffi.lib().gnsq_consumer_drain_async(ctypes.byref(token), self._handle.ptr, ms))
+        if self._loop_id is None or self._loop_id != self._runtime.current():
+            self.join()
+
     def join(self, timeout=None, raise_error=False):
         """Waits until the consumer is closed and its loop has ended."""
         if self._state == INIT:
@@ -220,7 +237,7 @@ class Consumer:
     def redistribute_ready_state(self):
         """Applies a changed max_in_flight; the library redistributes RDY
         itself."""
-        if self._state == RUNNING and self.max_in_flight != self._sent_max_in_flight:
+        if self._state == RUNNING and not self._draining and self.max_in_flight != self._sent_max_in_flight:
             self._sent_max_in_flight = self.max_in_flight
             _ffi.check(_ffi.lib().gnsq_consumer_set_max_in_flight(self._handle.ptr, self.max_in_flight))
 
@@ -483,6 +500,11 @@ class Consumer:
                 _handle.log_record(data, value)
             elif typ == _handle.EV_DISCONNECTED:
                 self._connections.pop(conn, None)
+            elif typ == _handle.EV_CLOSED and not self._handle_closed:  # a drain ended
+                self._flush()
+                self._state = CLOSED
+                self._handle_closed = True
+                self._send(self.on_close.send, self)
         self._flush()
         if self._state != RUNNING:
             self._close_handle()  # close() was called by a handler
