@@ -1,10 +1,3 @@
-// Package gnsq is the pure-Go core of libgnsq: an NSQ client with the
-// semantics of the Python gnsq library (NsqdTCPClient, Producer, Consumer,
-// NsqdHTTPClient, LookupdClient) and NSQ's wire protocol.
-//
-// The package lives in the core/ directory; import it as
-//
-//	import gnsq "github.com/libgnsq/libgnsq/core"
 package gnsq
 
 import (
