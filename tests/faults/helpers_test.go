@@ -21,6 +21,7 @@ import (
 func newConfig(t testing.TB, kv ...string) *gnsq.Config {
 	t.Helper()
 	cfg := gnsq.NewConfig()
+	cfg.Logger = nsqtest.Logger(t)
 	for i := 0; i < len(kv); i += 2 {
 		require.NoError(t, cfg.Set(kv[i], kv[i+1]))
 	}
