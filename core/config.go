@@ -33,14 +33,14 @@ const DefaultUserAgent = "libgnsq/" + Version
 //
 // Use NewConfig for the defaults; the zero Config is not valid.
 type Config struct {
-	Timeout             time.Duration `opt:"timeout" default:"60" unit:"s" min:"0.001" doc:"read/write timeout of a connection; an nsqd silent for this long is dropped"`
-	DialTimeout         time.Duration `opt:"dial_timeout" default:"5" unit:"s" min:"0.001" doc:"TCP connect timeout"`
+	Timeout             time.Duration `opt:"timeout" default:"60" unit:"s" min:"0.001" doc:"write timeout; with heartbeats on (heartbeat_interval not -1) also the read timeout: an nsqd silent for this long is dropped"`
+	DialTimeout         time.Duration `opt:"dial_timeout" default:"5" unit:"s" min:"0.001" doc:"TCP connect timeout; the handshake after it (IDENTIFY, TLS, AUTH, SUB) is bounded by max(dial_timeout, 1 s), at most timeout"`
 	ClientID            string        `opt:"client_id" default:"" doc:"identifier sent in IDENTIFY (default: the short hostname)"`
 	Hostname            string        `opt:"hostname" default:"" doc:"hostname sent in IDENTIFY (default: the machine's hostname)"`
 	UserAgent           string        `opt:"user_agent" default:"" doc:"user agent sent in IDENTIFY (default: libgnsq/<version>)"`
 	HeartbeatInterval   time.Duration `opt:"heartbeat_interval" default:"30" unit:"s" min:"-1" max:"300" doc:"heartbeat interval negotiated with nsqd; -1 disables heartbeats, 0 takes nsqd's default, else at least 1 s"`
 	OutputBufferSize    int           `opt:"output_buffer_size" default:"16384" min:"-1" max:"65536" doc:"bytes nsqd buffers before writing to this client; -1 disables buffering"`
-	OutputBufferTimeout time.Duration `opt:"output_buffer_timeout" default:"250" unit:"ms" min:"-1" max:"30000" doc:"how long nsqd may hold buffered writes; -1 disables, values under 25 ms load nsqd"`
+	OutputBufferTimeout time.Duration `opt:"output_buffer_timeout" default:"250" unit:"ms" min:"-1" max:"30000" doc:"how long nsqd may hold buffered writes; -1 disables (set output_buffer_size -1 too: alone, nsqd 1.3.0 may hold messages indefinitely), values under 25 ms load nsqd"`
 	MsgTimeout          time.Duration `opt:"msg_timeout" default:"0" unit:"ms" min:"0" max:"900000" doc:"server-side timeout of messages in flight to this client; 0 takes nsqd's default"`
 	SampleRate          int           `opt:"sample_rate" default:"0" min:"0" max:"99" doc:"deliver only this percentage of the channel's messages to this client (0: all)"`
 	TLSv1               bool          `opt:"tls_v1" default:"false" doc:"upgrade the connection to TLS; certificates are verified unless tls_insecure_skip_verify"`

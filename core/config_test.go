@@ -117,6 +117,25 @@ func TestConfigDocsUpToDate(t *testing.T) {
 	b.WriteString("accepted by `Config.Set` in Go and by the C and binding config setters. Durations take\n")
 	b.WriteString("a bare number in the unit shown, or a Go duration string such as `1500ms`.\n\n")
 	b.WriteString(configTable())
+	b.WriteString(`
+## Rules checked when an object is created
+
+` + "`Config.Set`" + ` checks each value's type and range. These rules across options, and
+the files they name, are checked by ` + "`Config.Validate`" + `, which every constructor (Go
+` + "`NewProducer`, `NewConsumer`, `NewNsqdTCPClient`" + `; the C producer, consumer and TCP client constructors; the Python
+objects at ` + "`start()`/`connect()`" + `) runs, so a mistake is an invalid-argument error there
+instead of an endless series of failed connections:
+
+- ` + "`snappy` and `deflate`" + ` cannot both be enabled;
+- ` + "`heartbeat_interval`" + ` is -1, 0 (nsqd's default, 30 s) or at least 1 s, and shorter
+  than ` + "`timeout`" + ` (else an idle connection times out between heartbeats);
+- ` + "`msg_timeout`" + ` is 0 or at least 1000 ms;
+- ` + "`tls_cert_file` and `tls_key_file`" + ` are given together;
+- ` + "`tls_ca_file`, `tls_cert_file` and `tls_key_file`" + ` need ` + "`tls_v1`" + ` (without it the
+  connection would be plaintext) and must be readable files;
+- nsqd addresses are ` + "`host[:port]`" + ` with a valid port; a host containing ` + "`:`" + ` must be
+  an IPv6 address.
+`)
 	checkGenerated(t, "../docs/config.md", b.String())
 
 	const begin, end = "<!-- config-table -->\n", "<!-- /config-table -->"
