@@ -490,7 +490,8 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 				return
 			}
 			p.log.Warn("nsqd connection lost; reconnecting", "addr", addr, "conn_id", id, "error", err)
-			if se := (*ServerError)(nil); !errors.As(err, &se) { // readLoop reported nsqd's error frame
+			var se *ServerError
+			if !errors.As(err, &se) { // readLoop reported nsqd's error frame already
 				p.reportError(id, err)
 			}
 		}

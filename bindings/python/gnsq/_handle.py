@@ -36,6 +36,15 @@ def log_record(data, level):
     logging.getLogger(component or "gnsq").log(level, "%s", text)
 
 
+def call_logged(logger, receiver, *args, **kwargs):
+    """Calls a signal's send or a handle_* method for an event loop: an
+    exception is logged and the loop goes on."""
+    try:
+        receiver(*args, **kwargs)
+    except Exception:
+        logger.exception("a receiver of a signal raised")
+
+
 class Config:
     """A gnsq_config_t built from (key, value) pairs; values are the
     config's string forms (docs/config.md)."""

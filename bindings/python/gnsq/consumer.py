@@ -485,17 +485,17 @@ class Consumer:
                 message._responded = True  # the library finished it
                 self.logger.warning("giving up on message %s after %d tries", mid.decode("ascii", "replace"),
                                     attempts)
-                self._send(self.on_giving_up.send, self, message=message)
+                _handle.call_logged(self.logger, self.on_giving_up.send, self, message=message)
             elif typ == _handle.EV_FINISHED:
-                self._send(self.handle_finish, self._connection(conn), mid)
+                _handle.call_logged(self.logger, self.handle_finish, self._connection(conn), mid)
             elif typ == _handle.EV_REQUEUED:
-                self._send(self.handle_requeue, self._connection(conn), mid, value)
+                _handle.call_logged(self.logger, self.handle_requeue, self._connection(conn), mid, value)
             elif typ == _handle.EV_RESPONSE:
-                self._send(self.handle_response, self._connection(conn), data)
+                _handle.call_logged(self.logger, self.handle_response, self._connection(conn), data)
             elif typ == _handle.EV_ERROR:
-                self._send(self.handle_error, self._connection(conn), _ffi.error_for(code, data))
+                _handle.call_logged(self.logger, self.handle_error, self._connection(conn), _ffi.error_for(code, data))
             elif typ == _handle.EV_AUTH:
-                self._send(self.handle_auth, self._connection(conn), json.loads(data))
+                _handle.call_logged(self.logger, self.handle_auth, self._connection(conn), json.loads(data))
             elif typ == _handle.EV_LOG:
                 _handle.log_record(data, value)
             elif typ == _handle.EV_DISCONNECTED:
@@ -504,18 +504,10 @@ class Consumer:
                 self._flush()
                 self._state = CLOSED
                 self._handle_closed = True
-                self._send(self.on_close.send, self)
+                _handle.call_logged(self.logger, self.on_close.send, self)
         self._flush()
         if self._state != RUNNING:
             self._close_handle()  # close() was called by a handler
-
-    def _send(self, receiver, *args, **kwargs):
-        """Calls a handle_* method or sends a signal (not on_message): an
-        exception is logged and the loop goes on."""
-        try:
-            receiver(*args, **kwargs)
-        except Exception:
-            self.logger.exception("[%s] a receiver of a signal raised", self.name)
 
     def _handle_one(self, message, receivers, conn_id):
         self._current = message

@@ -281,13 +281,6 @@ class Producer:
             mask = 0xFFFFFFFF if wanted else 0xFFFFFFFF & ~(1 << _handle.EV_RESPONSE)
             _ffi.lib().gnsq_producer_set_event_mask(self._handle.ptr, mask)
 
-    def _send(self, signal, **kwargs):
-        """Sends a signal; a receiver's exception is logged, the loop goes on."""
-        try:
-            signal.send(self, **kwargs)
-        except Exception:
-            self.logger.exception("a receiver of a producer signal raised")
-
     def _loop(self):
         """Delivers publish outcomes and signals until the producer is closed."""
         runtime, handle = self._runtime, self._handle
@@ -311,12 +304,12 @@ class Producer:
                         if result is not None:
                             self._complete(result, code, data)
                     elif typ == _handle.EV_RESPONSE:
-                        self._send(self.on_response, response=data)
+                        _handle.call_logged(self.logger, self.on_response.send, self, response=data)
                     elif typ == _handle.EV_ERROR:
-                        self._send(self.on_error, error=_ffi.error_for(code, data))
+                        _handle.call_logged(self.logger, self.on_error.send, self, error=_ffi.error_for(code, data))
                     elif typ == _handle.EV_AUTH:
                         # conn: the library's connection id (the producer has no connection objects)
-                        self._send(self.on_auth, conn=conn, response=json.loads(data))
+                        _handle.call_logged(self.logger, self.on_auth.send, self, conn=conn, response=json.loads(data))
                     elif typ == _handle.EV_LOG:
                         _handle.log_record(data, value)
         finally:
