@@ -91,8 +91,10 @@ class Connection:
         return str(self) == str(other)
 
 
-class Consumer:
-    """gnsq's high-level consumer; same signature, defaults and signals."""
+class ConsumerBase:
+    """What gnsq.Consumer and gnsq.aio.Consumer share: gnsq's constructor,
+    signals and overridable handle_* methods, the library handle, the
+    answers to nsqd, and the events that only send signals."""
 
     def __init__(self, topic, channel, nsqd_tcp_addresses=[], lookupd_http_addresses=[], name=None,
                  message_handler=None, max_tries=5, max_in_flight=1, requeue_delay=0, lookupd_poll_interval=60,
@@ -129,13 +131,8 @@ class Consumer:
         if message_handler is not None:
             self.on_message.connect(message_handler, weak=False)
 
-        self._runtime = _wait.current()
         self._state = INIT
         self._handle = None
-        self._worker = None
-        self._done = self._runtime.Event()
-        self._batch_lock = self._runtime.RLock()
-        self._loop_id = None  # the thread/greenlet running the loop
         self._pending = array.array("Q")  # the current batch's answers: gnsq_response_t as 4 words each
         self._texts = bytearray()
         self._mask = None
@@ -149,65 +146,6 @@ class Consumer:
     @property
     def is_running(self):
         return self._state == RUNNING
-
-    def start(self, block=True):
-        """Connects and starts handling messages; with block=True returns
-        only after close() (from a handler, another thread or greenlet)."""
-        if self._state != INIT:
-            self.logger.warning("consumer already started")
-            if block:
-                self.join()
-            return
-        if not self.on_message.receivers:
-            raise RuntimeError("no receivers connected to on_message")
-        self._open()
-        self._state = RUNNING
-        if block:
-            self._loop()
-        else:
-            self._worker = self._runtime.spawn(self._loop)
-
-    def close(self):
-        """Stops: no handler starts after close() returns, and the answers
-        of every message handled so far reach nsqd. Messages received but
-        not handled are requeued. Unlike gnsq, nothing handled is lost."""
-        if self._state != RUNNING:
-            return
-        self._state = CLOSED
-        self._handle.wakeup()  # the loop may be waiting (e.g. close() from a signal handler on its thread)
-        if self._loop_id is not None and self._loop_id == self._runtime.current():
-            return  # inside a handler or a signal handler: the loop closes when it gets back
-        if self._batch_lock.acquire(timeout=CLOSE_WAIT):
-            try:
-                self._close_handle()
-            finally:
-                self._batch_lock.release()
-        else:
-            # the loop still owns the batch: close without touching it
-            self.logger.warning("a handler did not return within %ss; closing anyway", CLOSE_WAIT)
-            self._close_handle(drain=False)
-
-    def drain(self, timeout=None):
-        """Closes gracefully (not in gnsq): nsqd is told to send nothing
-        more, the handlers still get every message already received, their
-        answers are written out, then the consumer closes (on_close). After
-        timeout seconds (None: no limit) what no handler got is requeued at
-        once and the consumer closes. From a handler it returns at once
-        (start() returns when the drain is done); elsewhere it waits."""
-        if self._state != RUNNING or self._draining:
-            return
-        self._draining = True
-        token = ctypes.c_uint64()
-        ms = -1 if timeout is None else max(int(timeout * 1000), 0)
-        _ffi.check(_ffi.lib().gnsq_consumer_drain_async(ctypes.byref(token), self._handle.ptr, ms))
-        if self._loop_id is None or self._loop_id != self._runtime.current():
-            self.join()
-
-    def join(self, timeout=None, raise_error=False):
-        """Waits until the consumer is closed and its loop has ended."""
-        if self._state == INIT:
-            return
-        self._done.wait(timeout)
 
     @property
     def is_starved(self):
@@ -292,21 +230,11 @@ class Consumer:
             self._handle.free()
             raise
 
-    def _close_handle(self, drain=True):
-        """Sends the answers given so far, closes the library's consumer and
-        emits on_close, once; drain=False (the loop still owns its batch)
-        only closes. The handle is freed when the loop ends (its notify fd
-        must stay open while the loop may wait on it)."""
-        if self._handle_closed:
-            return
+    def _stop_intake(self):
+        """Before closing: tells nsqd to send nothing more, requeues at once
+        what was received but not handled (else nsqd redelivers it only
+        after its msg_timeout), and sends the answers given so far."""
         handle = self._handle
-        if not drain:
-            self._handle_closed = True
-            handle.close()
-            self.on_close.send(self)
-            return
-        # Stop intake, and give back at once what was received but not
-        # handled (else nsqd redelivers it only after its msg_timeout).
         _ffi.lib().gnsq_consumer_set_max_in_flight(handle.ptr, 0)
         try:
             events = handle.poll(0)
@@ -319,9 +247,6 @@ class Consumer:
             pass
         self._give_back()
         self._flush()
-        self._handle_closed = True
-        handle.close()
-        self.on_close.send(self)
 
     def _give_back(self):
         """At close, before the last answers go out: requeue (with _answer)
@@ -364,7 +289,7 @@ class Consumer:
         for event, signal, method in ((_handle.EV_FINISHED, self.on_finish, "handle_finish"),
                                       (_handle.EV_REQUEUED, self.on_requeue, "handle_requeue"),
                                       (_handle.EV_RESPONSE, self.on_response, "handle_response")):
-            if not signal.receivers and getattr(cls, method) is getattr(Consumer, method):
+            if not signal.receivers and getattr(cls, method) is getattr(ConsumerBase, method):
                 mask &= ~(1 << event)
         if mask != self._mask:
             self._mask = mask
@@ -397,6 +322,140 @@ class Consumer:
             raise NSQException("consumer is closed")
         _ffi.check(self._respond_fn(self._handle.ptr, RESPONSE.pack(message._token, action, backoff, delay_ms, 0, 0),
                                     1, None, 0))
+
+    def _handler_ok(self, message):
+        """Answers a message whose handler returned (gnsq: it finishes it)."""
+        if not message._responded and not message._async:
+            message._responded = True
+            self._pending.extend((message._token, RESP_HANDLER_OK, 0, 0))  # _answer's words, inlined
+
+    def _handler_failed(self, message, error):
+        """Answers a message whose handler raised error, by gnsq's rules:
+        NSQRequeueMessage requeues, another Exception requeues and is
+        reported (on_exception), anything else (KeyboardInterrupt,
+        SystemExit, a cancellation) requeues; the caller re-raises that."""
+        if isinstance(error, NSQRequeueMessage):
+            if not message._responded:
+                message._responded = True
+                backoff = -1 if error.backoff is None else int(bool(error.backoff))
+                self._answer(message._token, RESP_HANDLER_REQUEUE, backoff)
+        elif isinstance(error, Exception):
+            self.logger.error("[%s] caught exception while handling message", self.name, exc_info=error)
+            self.on_exception.send(self, message=message, error=error)
+            if not message._responded:
+                message._responded = True
+                self._answer(message._token, RESP_HANDLER_FAILED, 0, 0,
+                             ("%s: %s" % (type(error).__name__, error)).encode("utf-8", "replace"))
+        elif not message._responded:
+            message._responded = True
+            self._answer(message._token, RESP_REQUEUE)
+
+    def _signal_event(self, typ, code, token, ts, value, data, attempts, conn, mid):
+        """Handles an event other than MESSAGE and CLOSED: sends its signal
+        (or logs it)."""
+        if typ == _handle.EV_GIVING_UP:
+            message = Message(ts, attempts, mid, data)
+            message._responded = True  # the library finished it
+            self.logger.warning("giving up on message %s after %d tries", mid.decode("ascii", "replace"), attempts)
+            _handle.call_logged(self.logger, self.on_giving_up.send, self, message=message)
+        elif typ == _handle.EV_FINISHED:
+            _handle.call_logged(self.logger, self.handle_finish, self._connection(conn), mid)
+        elif typ == _handle.EV_REQUEUED:
+            _handle.call_logged(self.logger, self.handle_requeue, self._connection(conn), mid, value)
+        elif typ == _handle.EV_RESPONSE:
+            _handle.call_logged(self.logger, self.handle_response, self._connection(conn), data)
+        elif typ == _handle.EV_ERROR:
+            _handle.call_logged(self.logger, self.handle_error, self._connection(conn), _ffi.error_for(code, data))
+        elif typ == _handle.EV_AUTH:
+            _handle.call_logged(self.logger, self.handle_auth, self._connection(conn), json.loads(data))
+        elif typ == _handle.EV_LOG:
+            _handle.log_record(data, value)
+        elif typ == _handle.EV_DISCONNECTED:
+            self._connections.pop(conn, None)
+
+
+class Consumer(ConsumerBase):
+    """gnsq's high-level consumer; same signature, defaults and signals."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._runtime = _wait.current()
+        self._worker = None
+        self._done = self._runtime.Event()
+        self._batch_lock = self._runtime.RLock()
+        self._loop_id = None  # the thread/greenlet running the loop
+
+    def start(self, block=True):
+        """Connects and starts handling messages; with block=True returns
+        only after close() (from a handler, another thread or greenlet)."""
+        if self._state != INIT:
+            self.logger.warning("consumer already started")
+            if block:
+                self.join()
+            return
+        if not self.on_message.receivers:
+            raise RuntimeError("no receivers connected to on_message")
+        self._open()
+        self._state = RUNNING
+        if block:
+            self._loop()
+        else:
+            self._worker = self._runtime.spawn(self._loop)
+
+    def close(self):
+        """Stops: no handler starts after close() returns, and the answers
+        of every message handled so far reach nsqd. Messages received but
+        not handled are requeued. Unlike gnsq, nothing handled is lost."""
+        if self._state != RUNNING:
+            return
+        self._state = CLOSED
+        self._handle.wakeup()  # the loop may be waiting (e.g. close() from a signal handler on its thread)
+        if self._loop_id is not None and self._loop_id == self._runtime.current():
+            return  # inside a handler or a signal handler: the loop closes when it gets back
+        if self._batch_lock.acquire(timeout=CLOSE_WAIT):
+            try:
+                self._close_handle()
+            finally:
+                self._batch_lock.release()
+        else:
+            # the loop still owns the batch: close without touching it
+            self.logger.warning("a handler did not return within %ss; closing anyway", CLOSE_WAIT)
+            self._close_handle(drain=False)
+
+    def drain(self, timeout=None):
+        """Closes gracefully (not in gnsq): nsqd is told to send nothing
+        more, the handlers still get every message already received, their
+        answers are written out, then the consumer closes (on_close). After
+        timeout seconds (None: no limit) what no handler got is requeued at
+        once and the consumer closes. From a handler it returns at once
+        (start() returns when the drain is done); elsewhere it waits."""
+        if self._state != RUNNING or self._draining:
+            return
+        self._draining = True
+        token = ctypes.c_uint64()
+        ms = -1 if timeout is None else max(int(timeout * 1000), 0)
+        _ffi.check(_ffi.lib().gnsq_consumer_drain_async(ctypes.byref(token), self._handle.ptr, ms))
+        if self._loop_id is None or self._loop_id != self._runtime.current():
+            self.join()
+
+    def join(self, timeout=None, raise_error=False):
+        """Waits until the consumer is closed and its loop has ended."""
+        if self._state == INIT:
+            return
+        self._done.wait(timeout)
+
+    def _close_handle(self, drain=True):
+        """Sends the answers given so far, closes the library's consumer and
+        emits on_close, once; drain=False (the loop still owns its batch)
+        only closes. The handle is freed when the loop ends (its notify fd
+        must stay open while the loop may wait on it)."""
+        if self._handle_closed:
+            return
+        if drain:
+            self._stop_intake()
+        self._handle_closed = True
+        self._handle.close()
+        self.on_close.send(self)
 
     def _in_loop(self, message):
         return message is self._current and self._runtime.current() == self._loop_id
@@ -480,31 +539,13 @@ class Consumer:
                     since = now
                 if cooperate and handled % YIELD_EVERY == 0:
                     self._runtime.cooperate()
-            elif typ == _handle.EV_GIVING_UP:
-                message = Message(ts, attempts, mid, data)
-                message._responded = True  # the library finished it
-                self.logger.warning("giving up on message %s after %d tries", mid.decode("ascii", "replace"),
-                                    attempts)
-                _handle.call_logged(self.logger, self.on_giving_up.send, self, message=message)
-            elif typ == _handle.EV_FINISHED:
-                _handle.call_logged(self.logger, self.handle_finish, self._connection(conn), mid)
-            elif typ == _handle.EV_REQUEUED:
-                _handle.call_logged(self.logger, self.handle_requeue, self._connection(conn), mid, value)
-            elif typ == _handle.EV_RESPONSE:
-                _handle.call_logged(self.logger, self.handle_response, self._connection(conn), data)
-            elif typ == _handle.EV_ERROR:
-                _handle.call_logged(self.logger, self.handle_error, self._connection(conn), _ffi.error_for(code, data))
-            elif typ == _handle.EV_AUTH:
-                _handle.call_logged(self.logger, self.handle_auth, self._connection(conn), json.loads(data))
-            elif typ == _handle.EV_LOG:
-                _handle.log_record(data, value)
-            elif typ == _handle.EV_DISCONNECTED:
-                self._connections.pop(conn, None)
             elif typ == _handle.EV_CLOSED and not self._handle_closed:  # a drain ended
                 self._flush()
                 self._state = CLOSED
                 self._handle_closed = True
                 _handle.call_logged(self.logger, self.on_close.send, self)
+            else:
+                self._signal_event(typ, code, token, ts, value, data, attempts, conn, mid)
         self._flush()
         if self._state != RUNNING:
             self._close_handle()  # close() was called by a handler
@@ -517,26 +558,11 @@ class Consumer:
             else:
                 for receiver in receivers:
                     receiver(self, message=message)
-        except NSQRequeueMessage as error:
-            if not message._responded:
-                message._responded = True
-                backoff = -1 if error.backoff is None else int(bool(error.backoff))
-                self._answer(message._token, RESP_HANDLER_REQUEUE, backoff)
-        except Exception as error:
-            self.logger.exception("[%s] caught exception while handling message", self.name)
-            self.on_exception.send(self, message=message, error=error)
-            if not message._responded:
-                message._responded = True
-                self._answer(message._token, RESP_HANDLER_FAILED, 0, 0,
-                             ("%s: %s" % (type(error).__name__, error)).encode("utf-8", "replace"))
-        except BaseException:
-            if not message._responded:
-                message._responded = True
-                self._answer(message._token, RESP_REQUEUE)
-            raise
+        except BaseException as error:
+            self._handler_failed(message, error)
+            if not isinstance(error, Exception):
+                raise
         else:
-            if not message._responded and not message._async:
-                message._responded = True
-                self._pending.extend((message._token, RESP_HANDLER_OK, 0, 0))  # _answer's words, inlined
+            self._handler_ok(message)
         finally:
             self._current = None

@@ -64,8 +64,46 @@ def _body(data):
     return bytes(data)
 
 
-class Producer:
-    """gnsq's high-level producer; same signature, defaults and signals."""
+def publish_args(topic, data, defer):
+    """(body, defer_ms, refusal) of a publish: refusal is nsqd's answer (an
+    NSQErrorCode) to arguments it refuses, given here without sending: gnsq
+    sent them, and nsqd refused them the same way but also closed the
+    connection under every other publish queued on it."""
+    protocol.assert_valid_topic_name(topic)
+    body = _body(data)
+    defer_ms = int(defer) if defer is not None else 0
+    if defer_ms < 0:
+        return body, defer_ms, errors.NSQInvalid(b"DPUB could not parse timeout %d" % defer_ms)
+    if not body:
+        return body, defer_ms, errors.NSQBadMessage(b"%s invalid message body size 0" % (
+            protocol.DPUB if defer_ms else protocol.PUB))
+    return body, defer_ms, None
+
+
+def multipublish_args(topic, messages):
+    """(joined, ptrs, lens, n, refusal) of an MPUB (see _bodies and
+    publish_args)."""
+    protocol.assert_valid_topic_name(topic)
+    joined, ptrs, lens, n = _bodies(messages)
+    if not n:
+        return joined, ptrs, lens, n, errors.NSQBadBody(b"MPUB invalid message count 0")
+    if 0 in lens:
+        return joined, ptrs, lens, n, errors.NSQBadMessage(b"MPUB invalid message(%d) body size 0" % lens.index(0))
+    return joined, ptrs, lens, n, None
+
+
+def outcome_error(code, data):
+    """The exception of a PUBLISHED event's outcome, None for success."""
+    if code == 0:
+        return None
+    if code == _ffi.E_CLOSED:
+        return NSQException("connection closed")
+    return _ffi.error_for(code, data)
+
+
+class ProducerBase:
+    """What gnsq.Producer and gnsq.aio.Producer share: gnsq's constructor,
+    signals, the library handle and the events that only send signals."""
 
     def __init__(self, nsqd_tcp_addresses=[], max_backoff_duration=128, **kwargs):
         if not nsqd_tcp_addresses:
@@ -81,19 +119,59 @@ class Producer:
         self.on_auth = blinker.Signal(doc="Emitted after a connection authenticated (conn=, response=).")
         self.on_close = blinker.Signal(doc="Emitted after close().")
 
-        self._runtime = _wait.current()
         self._state = INIT
         self._handle = None
-        self._worker = None
-        self._results = {}  # token -> result of a publish left to the loop
-        self._early = {}  # token -> (code, data) the loop saw before its publisher registered
-        self._lock = self._runtime.RLock()
         self._response_events = False
-        self._calls = 0
 
     @property
     def is_running(self):
         return self._state == RUNNING
+
+    def _new_handle(self):
+        """Creates the library's producer (not started) as self._handle."""
+        addrs = [a.encode() for a in sorted(self.nsqd_tcp_addresses)]
+        ptr = ctypes.c_void_p()
+        items = _options.config_items(self.conn_kwargs, max_backoff_duration=self.max_backoff_duration,
+                                      log_level=_handle.log_level_for(self.logger))
+        with _handle.Config(items) as cfg:
+            _ffi.check(_ffi.lib().gnsq_producer_new(ctypes.byref(ptr), (ctypes.c_char_p * len(addrs))(*addrs),
+                                                    len(addrs), cfg.ptr))
+        self._handle = _handle.Handle("producer", ptr, max_events=128, buf_size=64 * 1024)
+        self._set_mask()
+
+    def _set_mask(self):
+        """RESPONSE events (one per publish) only while someone listens."""
+        wanted = bool(self.on_response.receivers)
+        if wanted != self._response_events:
+            self._response_events = wanted
+            mask = 0xFFFFFFFF if wanted else 0xFFFFFFFF & ~(1 << _handle.EV_RESPONSE)
+            _ffi.lib().gnsq_producer_set_event_mask(self._handle.ptr, mask)
+
+    def _signal_event(self, typ, code, value, data, conn):
+        """Sends the signal of a RESPONSE, ERROR or AUTH event, or logs a LOG
+        event; other events are the caller's."""
+        if typ == _handle.EV_RESPONSE:
+            _handle.call_logged(self.logger, self.on_response.send, self, response=data)
+        elif typ == _handle.EV_ERROR:
+            _handle.call_logged(self.logger, self.on_error.send, self, error=_ffi.error_for(code, data))
+        elif typ == _handle.EV_AUTH:
+            # conn: the library's connection id (the producer has no connection objects)
+            _handle.call_logged(self.logger, self.on_auth.send, self, conn=conn, response=json.loads(data))
+        elif typ == _handle.EV_LOG:
+            _handle.log_record(data, value)
+
+
+class Producer(ProducerBase):
+    """gnsq's high-level producer; same signature, defaults and signals."""
+
+    def __init__(self, nsqd_tcp_addresses=[], max_backoff_duration=128, **kwargs):
+        super().__init__(nsqd_tcp_addresses, max_backoff_duration, **kwargs)
+        self._runtime = _wait.current()
+        self._worker = None
+        self._results = {}  # token -> result of a publish left to the loop
+        self._early = {}  # token -> (code, data) the loop saw before its publisher registered
+        self._lock = self._runtime.RLock()
+        self._calls = 0
 
     def start(self):
         """Connects to every nsqd (failures are logged and retried)."""
@@ -102,18 +180,9 @@ class Producer:
         if self._state == RUNNING:
             self.logger.warning("producer already started")
             return
-        lib = _ffi.lib()
-        addrs = [a.encode() for a in sorted(self.nsqd_tcp_addresses)]
-        ptr = ctypes.c_void_p()
-        items = _options.config_items(self.conn_kwargs, max_backoff_duration=self.max_backoff_duration,
-                                      log_level=_handle.log_level_for(self.logger))
-        with _handle.Config(items) as cfg:
-            _ffi.check(lib.gnsq_producer_new(ctypes.byref(ptr), (ctypes.c_char_p * len(addrs))(*addrs),
-                                             len(addrs), cfg.ptr))
-        self._handle = _handle.Handle("producer", ptr, max_events=128, buf_size=64 * 1024)
-        self._set_mask()
+        self._new_handle()
         try:
-            _ffi.check(lib.gnsq_producer_start(ptr))
+            _ffi.check(_ffi.lib().gnsq_producer_start(self._handle.ptr))
         except BaseException:
             self._handle.free()
             raise
@@ -138,14 +207,9 @@ class Producer:
         """Publishes data to topic (DPUB when defer, in ms). Returns b'OK',
         or with raise_error=False a result to get() it from."""
         self._check_running()
-        protocol.assert_valid_topic_name(topic)
-        body = _body(data)
-        defer_ms = int(defer) if defer is not None else 0
-        if defer_ms < 0:
-            return self._refused(errors.NSQInvalid(b"DPUB could not parse timeout %d" % defer_ms), raise_error)
-        if not body:
-            return self._refused(errors.NSQBadMessage(b"%s invalid message body size 0" % (
-                protocol.DPUB if defer_ms else protocol.PUB)), raise_error)
+        body, defer_ms, refusal = publish_args(topic, data, defer)
+        if refusal is not None:
+            return self._refused(refusal, raise_error)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
         if raise_error and wait_ms < 0 and not self._waits_here():
@@ -163,13 +227,9 @@ class Producer:
     def multipublish(self, topic, messages, block=True, timeout=None, raise_error=True):
         """Publishes an iterable of bodies to topic in one MPUB."""
         self._check_running()
-        protocol.assert_valid_topic_name(topic)
-        joined, ptrs, lens, n = _bodies(messages)
-        if not n:
-            return self._refused(errors.NSQBadBody(b"MPUB invalid message count 0"), raise_error)
-        if 0 in lens:
-            return self._refused(errors.NSQBadMessage(b"MPUB invalid message(%d) body size 0" % lens.index(0)),
-                                 raise_error)
+        joined, ptrs, lens, n, refusal = multipublish_args(topic, messages)
+        if refusal is not None:
+            return self._refused(refusal, raise_error)
         wait_ms = _timeout_ms(block, timeout)
         lib = _ffi.lib()
         if raise_error and wait_ms < 0 and not self._waits_here():
@@ -199,9 +259,7 @@ class Producer:
                 self._runtime.cooperate()
 
     def _refused(self, error, raise_error):
-        """nsqd's answer (an NSQErrorCode) to a publish refused before
-        sending: gnsq sent it, and nsqd refused it the same way but also
-        closed the connection under every other publish queued on it."""
+        """Raises or returns (as a result) the refusal of publish_args."""
         if raise_error:
             raise error
         result = self._runtime.AsyncResult()
@@ -266,20 +324,11 @@ class Producer:
 
     @staticmethod
     def _complete(result, code, data):
-        if code == 0:
+        error = outcome_error(code, data)
+        if error is None:
             result.set(protocol.OK)
-        elif code == _ffi.E_CLOSED:
-            result.set_exception(NSQException("connection closed"))
         else:
-            result.set_exception(_ffi.error_for(code, data))
-
-    def _set_mask(self):
-        """RESPONSE events (one per publish) only while someone listens."""
-        wanted = bool(self.on_response.receivers)
-        if wanted != self._response_events:
-            self._response_events = wanted
-            mask = 0xFFFFFFFF if wanted else 0xFFFFFFFF & ~(1 << _handle.EV_RESPONSE)
-            _ffi.lib().gnsq_producer_set_event_mask(self._handle.ptr, mask)
+            result.set_exception(error)
 
     def _loop(self):
         """Delivers publish outcomes and signals until the producer is closed."""
@@ -303,15 +352,8 @@ class Producer:
                                 self._early[token] = (code, data)
                         if result is not None:
                             self._complete(result, code, data)
-                    elif typ == _handle.EV_RESPONSE:
-                        _handle.call_logged(self.logger, self.on_response.send, self, response=data)
-                    elif typ == _handle.EV_ERROR:
-                        _handle.call_logged(self.logger, self.on_error.send, self, error=_ffi.error_for(code, data))
-                    elif typ == _handle.EV_AUTH:
-                        # conn: the library's connection id (the producer has no connection objects)
-                        _handle.call_logged(self.logger, self.on_auth.send, self, conn=conn, response=json.loads(data))
-                    elif typ == _handle.EV_LOG:
-                        _handle.log_record(data, value)
+                    else:
+                        self._signal_event(typ, code, value, data, conn)
         finally:
             # normally after CLOSED; if the loop failed, no outcome can come
             # any more: fail what waits, so no publish hangs
