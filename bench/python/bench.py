@@ -7,9 +7,26 @@ Standard library only; it never imports gnsq itself.
     python bench.py NSQD_TCP NSQD_HTTP NSQD_PID
 
 Environment: ROUNDS (3), N (200000: messages consumed, and published by
-MPUB), M (20000: synchronous publishes), RDY (2500), SCENARIOS
-("pub mpub consume"), BENCH_PY (the bench venv's python), ROOT,
-BENCH_WRITER (nsqd's bench_writer, "" to skip).
+MPUB), M (20000: synchronous and windowed publishes), RDY (2500),
+SCENARIOS ("pub mpub consume"; "aio" stands for "apub apub100 aconsume
+aconsume-async", "all" for both sets; publishing scenarios always run
+before consuming ones), CLIENTS (only these client kinds,
+e.g. "pynsq-0.9.1"; default all of each scenario's), BENCH_PY (the bench
+venv's python), ROOT, BENCH_WRITER (nsqd's bench_writer, "" to skip).
+
+Scenarios and their clients:
+  pub, mpub, consume   ours-threads, ours-gevent, gnsq-1.0.2, ours-threads-1P
+                       (and bench_writer in mpub)
+  aconsume             ours-aio, pynsq-0.9.1, gnsq-1.0.2 (its plain consume:
+                       gnsq has no asyncio API), ours-aio-1P
+  aconsume-async       ours-aio, pynsq-0.9.1, ours-aio-1P (with an async def
+                       handler; the gnsq 1.0.2 ratio uses gnsq-1.0.2's
+                       consume from aconsume or consume of the same run, and
+                       runs it here only when neither is selected)
+  apub                 ours-aio, pynsq-0.9.1, ours-aio-1P
+  apub100              ours-aio, pynsq-0.9.1, ours-threads (publish with
+                       raise_error=False, 100 results outstanding),
+                       ours-aio-1P
 """
 import json
 import os
@@ -30,10 +47,23 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 N = int(os.environ.get("N", "200000"))
 M = int(os.environ.get("M", "20000"))
 RDY = int(os.environ.get("RDY", "2500"))
-SCENARIOS = os.environ.get("SCENARIOS", "pub mpub consume").split()
+SYNC_SCENARIOS = ["pub", "mpub", "consume"]
+AIO_SCENARIOS = ["apub", "apub100", "aconsume", "aconsume-async"]
+SCENARIOS = []
+for _s in os.environ.get("SCENARIOS", "pub mpub consume").split():
+    for _t in {"aio": AIO_SCENARIOS, "all": SYNC_SCENARIOS + AIO_SCENARIOS}.get(_s, [_s]):
+        if _t not in SCENARIOS:
+            SCENARIOS.append(_t)
+for _s in SCENARIOS:
+    if _s not in SYNC_SCENARIOS + AIO_SCENARIOS:
+        raise SystemExit("unknown scenario %r (known: %s, aio, all)" % (_s, " ".join(SYNC_SCENARIOS + AIO_SCENARIOS)))
+# publishing first (see main), in the order given otherwise
+SCENARIOS.sort(key=lambda _s: _s in ("consume", "aconsume", "aconsume-async"))
+ONLY = os.environ.get("CLIENTS", "").split()
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "client.py")
 OURS_DIR = os.path.join(ROOT, "bindings", "python", "gnsq") + os.sep
+VENV_DIR = os.path.dirname(os.path.dirname(os.path.abspath(PY))) + os.sep
 FILL_BATCH = 5000  # messages per HTTP /mpub (nsqd's --max-body-size is 5 MB)
 CLIENT_TIMEOUT = 600
 
@@ -43,9 +73,35 @@ CLIENTS = {
     "ours-gevent": ("gevent", True, {}),
     "gnsq-1.0.2": ("gevent", False, {}),
     "ours-threads-1P": ("threads", True, {"GOMAXPROCS": "1"}),
+    "ours-aio": ("asyncio", True, {}),
+    "ours-aio-1P": ("asyncio", True, {"GOMAXPROCS": "1"}),
+    "pynsq-0.9.1": ("pynsq", False, {}),
 }
 ORDER = ["ours-threads", "ours-gevent", "gnsq-1.0.2", "ours-threads-1P"]
-UNITS = {"consume": "msg/s", "mpub": "msg/s", "pub": "publishes/s"}
+AIO_ORDER = ["ours-aio", "pynsq-0.9.1", "ours-aio-1P"]
+# scenario -> its clients, in the order of round 1 (later rounds rotate it)
+SCENARIO_CLIENTS = {
+    "pub": ORDER, "mpub": ORDER, "consume": ORDER,
+    "aconsume": ["ours-aio", "pynsq-0.9.1", "gnsq-1.0.2", "ours-aio-1P"],
+    "aconsume-async": AIO_ORDER,
+    "apub": AIO_ORDER,
+    "apub100": ["ours-aio", "pynsq-0.9.1", "ours-threads", "ours-aio-1P"],
+}
+for _c in ONLY:
+    if _c not in CLIENTS and _c != "bench_writer":
+        raise SystemExit("unknown client %r in CLIENTS (known: %s bench_writer)" % (_c, " ".join(CLIENTS)))
+# what client.py runs for a client whose API has no such scenario
+CLIENT_SCENARIO = {("aconsume", "gnsq-1.0.2"): "consume", ("aconsume-async", "gnsq-1.0.2"): "consume",
+                   ("apub100", "ours-threads"): "pub100"}
+UNITS = {"consume": "msg/s", "mpub": "msg/s", "pub": "publishes/s", "aconsume": "msg/s",
+         "aconsume-async": "msg/s", "apub": "publishes/s", "apub100": "publishes/s"}
+CONSUMES = ("consume", "aconsume", "aconsume-async")
+# the issue's targets for ours-aio: scenario -> [(against, scenario of the reference, at least)]
+TARGETS = {
+    "aconsume": [("pynsq-0.9.1", "aconsume", 20.0), ("gnsq-1.0.2", None, 8.0)],
+    "aconsume-async": [("pynsq-0.9.1", "aconsume-async", 20.0), ("gnsq-1.0.2", None, 8.0)],
+    "apub": [("pynsq-0.9.1", "apub", 2.0)],
+}
 
 
 def log(msg):
@@ -125,7 +181,7 @@ def run_client(name, scenario, topic, count):
     if ours:
         env["PYTHONPATH"] = os.path.join(ROOT, "bindings", "python")
     env.update(extra)
-    args = [PY, CLIENT, runtime, scenario, TCP, topic, str(count), str(RDY)]
+    args = [PY, CLIENT, runtime, CLIENT_SCENARIO.get((scenario, name), scenario), TCP, topic, str(count), str(RDY)]
     proc = subprocess.run(args, env=env, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=CLIENT_TIMEOUT, text=True)
     if proc.returncode != 0:
@@ -139,10 +195,18 @@ def run_client(name, scenario, topic, count):
         raise SystemExit("%s imported the wrong gnsq: %s" % (name, gfile))
     if fields["runtime"] != runtime:
         raise SystemExit("%s ran on %s, want %s" % (name, fields["runtime"], runtime))
+    if runtime == "asyncio" and not fields.get("aio_file", "").startswith(OURS_DIR):
+        raise SystemExit("%s imported the wrong gnsq.aio: %s" % (name, fields.get("aio_file")))
+    if runtime == "pynsq":
+        # pynsq from the bench venv, and no gnsq imported in that process
+        nfile = fields.get("nsq_file", "")
+        if gfile != "-" or not nfile.startswith(VENV_DIR) or fields.get("nsq_version") != "0.9.1":
+            raise SystemExit("%s imported gnsq %s, nsq %s %s" % (name, gfile, nfile, fields.get("nsq_version")))
+        gfile = "nsq %s, tornado %s" % (nfile, fields["tornado_version"])
     if name not in FILES:
         FILES[name] = gfile
-        log("   %s: gnsq.__file__ = %s (runtime %s, monkey-patched %s)" % (name, gfile, fields["runtime"],
-                                                                           fields["patched"]))
+        log("   %s: %s (runtime %s, monkey-patched %s)" % (
+            name, gfile if runtime == "pynsq" else "gnsq.__file__ = " + gfile, fields["runtime"], fields["patched"]))
     return fields
 
 
@@ -192,7 +256,7 @@ def rotated(items, r):
 def one(scenario, name, r):
     topic = "py_%s_%d_%s" % (scenario, r, name.replace(".", "").replace("-", "_"))
     delete_topic(topic)
-    if scenario == "consume":
+    if scenario in CONSUMES:
         total = N + 2 * RDY  # see BENCHMARKS.md: the channel must not run dry before the N-th message
         fill(topic, total)
     settle()
@@ -208,14 +272,21 @@ def one(scenario, name, r):
         record(scenario, name, rate)
         delete_topic(topic)
         return
-    count = {"consume": N, "mpub": N, "pub": M}[scenario]
+    count = N if scenario in CONSUMES or scenario == "mpub" else M
     f = run_client(name, scenario, topic, count)
     n, elapsed, cpu_s = int(f["n"]), float(f["elapsed_s"]), float(f["cpu_s"])
-    if scenario == "consume":
+    if scenario in CONSUMES:
         time.sleep(0.2)
         st = stats(topic)
         if st["message_count"] != total:
-            raise SystemExit("%s consume: topic message_count %d, want %d" % (name, st["message_count"], total))
+            raise SystemExit("%s %s: topic message_count %d, want %d" % (name, scenario, st["message_count"], total))
+        if scenario != "consume":
+            # a handler's return taken as a failure would show as requeues
+            ch = [c for c in st["channels"] if c["channel_name"] == "bench"][0]
+            if ch["requeue_count"]:
+                raise SystemExit("%s %s: channel requeue_count %d, want 0" % (name, scenario, ch["requeue_count"]))
+            log("   %s %s: after close the channel has %d in flight and %d queued, so %d finished" % (
+                name, scenario, ch["in_flight_count"], ch["depth"], total - ch["in_flight_count"] - ch["depth"]))
     else:
         want = count + (100 if scenario == "mpub" else 1)  # the untimed first call
         got = stats(topic)["message_count"]
@@ -260,14 +331,21 @@ def profile():
 
 
 def main():
-    log("python: %s; nsqd tcp %s http %s pid %d; ROUNDS=%d N=%d M=%d RDY=%d" % (PY, TCP, HTTP, NSQD_PID, ROUNDS,
-                                                                               N, M, RDY))
+    log("python: %s; nsqd tcp %s http %s pid %d; ROUNDS=%d N=%d M=%d RDY=%d; scenarios %s%s" % (
+        PY, TCP, HTTP, NSQD_PID, ROUNDS, N, M, RDY, " ".join(SCENARIOS),
+        "; clients " + " ".join(ONLY) if ONLY else ""))
     # Publishing first (all rounds), consuming last: consuming leaves nsqd
     # with a larger heap, which would shift later publish numbers.
     for scenario in SCENARIOS:
-        names = list(ORDER)
+        names = list(SCENARIO_CLIENTS[scenario])
         if scenario == "mpub" and BENCH_WRITER:
             names.append("bench_writer")
+        if scenario == "aconsume-async" and not ({"aconsume", "consume"} & set(SCENARIOS)):
+            names.insert(2, "gnsq-1.0.2")  # the reference of the gnsq 1.0.2 target
+        if ONLY:
+            names = [n for n in names if n in ONLY]
+        if not names:
+            continue
         log("== %s" % scenario)
         for r in range(1, ROUNDS + 1):
             for name in rotated(names, r):
@@ -282,39 +360,95 @@ def fmt(x):
 def report():
     med = {k: statistics.median(v) for k, v in results.items()}
     out = sys.stdout
-    out.write("\n### Per round (%s)\n\n" % ", ".join("%s %s" % (s, UNITS[s]) for s in SCENARIOS))
-    cols = ORDER + ["bench_writer"]
+    ran = [s for s in SCENARIOS if any(k[0] == s for k in results)]
+    aio = [s for s in ran if s in AIO_SCENARIOS]
+    out.write("\n### Per round (%s)\n\n" % ", ".join("%s %s" % (s, UNITS[s]) for s in ran))
+    if not aio:
+        cols = ORDER + ["bench_writer"]
+    else:
+        cols = [c for c in ORDER + AIO_ORDER + ["bench_writer"] if any((s, c) in results for s in ran)]
     out.write("| scenario | round | " + " | ".join(cols) + " |\n|---|---:|" + "---:|" * len(cols) + "\n")
-    for s in SCENARIOS:
+    for s in ran:
         for r in range(ROUNDS):
-            cells = [fmt(results[(s, c)][r]) if (s, c) in results else "" for c in cols]
+            cells = [fmt(results[(s, c)][r]) if len(results.get((s, c), ())) > r else "" for c in cols]
             out.write("| %s | %d | %s |\n" % (s, r + 1, " | ".join(cells)))
+
+    def ratio_of(sa, a, sb, b):
+        """the ratio of the medians of (sa, a) and (sb, b), or None"""
+        if (sa, a) not in med or (sb, b) not in med:
+            return None
+        return med[(sa, a)] / med[(sb, b)]
+
+    def ratio(sa, a, sb, b):
+        x = ratio_of(sa, a, sb, b)
+        if x is None:
+            return ""
+        per = [p / q for p, q in zip(results[(sa, a)], results[(sb, b)])]
+        return "**%.2fx** (%.2f-%.2f)" % (x, min(per), max(per))
+
     out.write("\n### Medians of %d rounds and ratios (ratios of the medians; per-round range in brackets)\n\n"
               % ROUNDS)
-    out.write("| scenario | ours threads | ours gevent | gnsq 1.0.2 (gevent) | ours threads GOMAXPROCS=1 "
-              "| threads / gnsq | gevent / gnsq | 1P threads / gnsq | bench_writer | ours threads / bench_writer "
-              "| ours gevent / bench_writer |\n")
-    out.write("|---|" + "---:|" * 10 + "\n")
+    sync = [s for s in ran if s not in AIO_SCENARIOS]
+    if sync:
+        out.write("| scenario | ours threads | ours gevent | gnsq 1.0.2 (gevent) | ours threads GOMAXPROCS=1 "
+                  "| threads / gnsq | gevent / gnsq | 1P threads / gnsq | bench_writer | ours threads / bench_writer "
+                  "| ours gevent / bench_writer |\n")
+        out.write("|---|" + "---:|" * 10 + "\n")
+        for s in sync:
+            cells = [fmt(med[(s, c)]) if (s, c) in med else "" for c in ORDER]
+            cells += [ratio(s, "ours-threads", s, "gnsq-1.0.2"), ratio(s, "ours-gevent", s, "gnsq-1.0.2"),
+                      ratio(s, "ours-threads-1P", s, "gnsq-1.0.2")]
+            cells += [fmt(med[(s, "bench_writer")]) if (s, "bench_writer") in med else "",
+                      ratio(s, "ours-threads", s, "bench_writer"), ratio(s, "ours-gevent", s, "bench_writer")]
+            out.write("| %s (%s) | %s |\n" % (s, UNITS[s], " | ".join(cells)))
+    if aio:
+        if sync:
+            out.write("\n")
 
-    def ratio(s, a, b):
-        if (s, a) not in med or (s, b) not in med:
-            return ""
-        per = [x / y for x, y in zip(results[(s, a)], results[(s, b)])]
-        return "**%.2fx** (%.2f-%.2f)" % (med[(s, a)] / med[(s, b)], min(per), max(per))
+        def gnsq_ref(s):
+            """the scenario whose gnsq-1.0.2 consume is the reference of s"""
+            for t in (s, "aconsume", "consume"):
+                if (t, "gnsq-1.0.2") in med:
+                    return t
+            return None
 
-    for s in SCENARIOS:
-        cells = [fmt(med[(s, c)]) if (s, c) in med else "" for c in ORDER]
-        cells += [ratio(s, "ours-threads", "gnsq-1.0.2"), ratio(s, "ours-gevent", "gnsq-1.0.2"),
-                  ratio(s, "ours-threads-1P", "gnsq-1.0.2")]
-        cells += [fmt(med[(s, "bench_writer")]) if (s, "bench_writer") in med else "",
-                  ratio(s, "ours-threads", "bench_writer"), ratio(s, "ours-gevent", "bench_writer")]
-        out.write("| %s (%s) | %s |\n" % (s, UNITS[s], " | ".join(cells)))
+        out.write("| scenario | ours aio | ours aio GOMAXPROCS=1 | pynsq 0.9.1 | gnsq 1.0.2 consume (gevent) "
+                  "| ours threads (raise_error=False) | aio / pynsq | aio 1P / pynsq | aio / gnsq | aio 1P / gnsq "
+                  "| aio / threads |\n")
+        out.write("|---|" + "---:|" * 10 + "\n")
+        for s in aio:
+            g = gnsq_ref(s) if s in CONSUMES else None
+            cells = [fmt(med[(s, c)]) if (s, c) in med else "" for c in ("ours-aio", "ours-aio-1P", "pynsq-0.9.1")]
+            cells.append((fmt(med[(g, "gnsq-1.0.2")]) + ("" if g == s else " (from %s)" % g)) if g else "")
+            cells.append(fmt(med[(s, "ours-threads")]) if (s, "ours-threads") in med else "")
+            cells += [ratio(s, "ours-aio", s, "pynsq-0.9.1"), ratio(s, "ours-aio-1P", s, "pynsq-0.9.1")]
+            cells += [ratio(s, "ours-aio", g, "gnsq-1.0.2") if g else "",
+                      ratio(s, "ours-aio-1P", g, "gnsq-1.0.2") if g else ""]
+            cells.append(ratio(s, "ours-aio", s, "ours-threads"))
+            out.write("| %s (%s) | %s |\n" % (s, UNITS[s], " | ".join(cells)))
+        lines = []
+        for s in aio:
+            for against, ref, least in TARGETS.get(s, []):
+                note = ""
+                if ref is None:
+                    ref = gnsq_ref(s)
+                    note = " (%s's plain consume, measured in %s)" % (against, ref) if ref else ""
+                x = ratio_of(s, "ours-aio", ref, against) if ref else None
+                x1 = ratio_of(s, "ours-aio-1P", ref, against) if ref else None
+                verdict = "not measured" if x is None else "%.2fx, %s" % (x, "met" if x >= least else "NOT met")
+                if x1 is not None:
+                    verdict += " (GOMAXPROCS=1: %.2fx, %s)" % (x1, "met" if x1 >= least else "NOT met")
+                lines.append("- %s: ours-aio >= %gx %s%s: %s\n" % (s, least, against, note, verdict))
+        if lines:
+            out.write("\nThe issue's targets (medians):\n\n" + "".join(lines))
+    ccols = [c for c in cols if c != "bench_writer"]
     out.write("\nClient CPU per message (user+sys of the client process over the timed part, median, us):\n\n")
-    out.write("| scenario | " + " | ".join(ORDER) + " |\n|---|" + "---:|" * len(ORDER) + "\n")
-    for s in SCENARIOS:
-        cells = ["%.2f" % statistics.median(cpu_per[(s, c)]) if (s, c) in cpu_per else "" for c in ORDER]
+    out.write("| scenario | " + " | ".join(ccols) + " |\n|---|" + "---:|" * len(ccols) + "\n")
+    for s in ran:
+        cells = ["%.2f" % statistics.median(cpu_per[(s, c)]) if (s, c) in cpu_per else "" for c in ccols]
         out.write("| %s | %s |\n" % (s, " | ".join(cells)))
-    out.write("\ngnsq imported from: %s\n" % "; ".join("%s %s" % (k, v) for k, v in FILES.items()))
+    out.write("\n%s imported from: %s\n" % ("gnsq" if not aio else "libraries",
+                                           "; ".join("%s %s" % (k, v) for k, v in FILES.items())))
     out.flush()
 
 

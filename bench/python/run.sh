@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # bench/python/run.sh - this package (bindings/python) against gnsq 1.0.2
 # from PyPI, in one run on one nsqd: consuming, MPUB and synchronous
-# publish, 100 B bodies. Prints per-round numbers, medians and ratios.
+# publish, 100 B bodies; and its asyncio API (gnsq.aio) against pynsq 0.9.1
+# (tornado) and gnsq 1.0.2. Prints per-round numbers, medians and ratios.
 #
-#   bench/python/run.sh                   # 3 rounds
+#   bench/python/run.sh                   # 3 rounds of pub, mpub, consume
 #   ROUNDS=5 N=200000 M=20000 RDY=2500 bench/python/run.sh
 #   SCENARIOS="consume" bench/python/run.sh
+#   SCENARIOS=aio bench/python/run.sh     # = SCENARIOS="apub apub100 aconsume aconsume-async":
+#                                         #   gnsq.aio vs pynsq 0.9.1 (and gnsq 1.0.2, ours threads)
+#   SCENARIOS=all bench/python/run.sh     # both sets
+#   CLIENTS="pynsq-0.9.1" SCENARIOS=aio bench/python/run.sh   # only these client kinds
 #   PROFILE=1 bench/python/run.sh         # instead: cProfile of one consume per client
+#
+# The aio scenarios (bench.py's docstring has the details): aconsume (N
+# messages, max_in_flight RDY, a plain handler), aconsume-async (an async
+# def handler), apub (M sequential awaited publishes), apub100 (M
+# publishes, 100 in flight); they print the targets (ours-aio >=
+# 20x pynsq and >= 8x gnsq 1.0.2 consuming, >= 2x pynsq in apub) as met or
+# not.
 #
 # Needs build/bin/nsqd, build/bin/bench_writer and the library bundled in
 # bindings/python/gnsq/_lib (./build.sh build; ./build.sh bench-python
@@ -20,7 +32,14 @@
 #                    monkey-patched (BENCH_GEVENT_PATCH=1: patch_all())
 #   gnsq-1.0.2       no PYTHONPATH: PyPI's gnsq (gevent, as it always is)
 #   ours-threads-1P  ours-threads with GOMAXPROCS=1 (a 1-CPU container)
-# Each process prints its gnsq.__file__, which the driver checks.
+#   ours-aio         PYTHONPATH=bindings/python, gnsq.aio under asyncio.run(),
+#                    gevent never imported
+#   ours-aio-1P      ours-aio with GOMAXPROCS=1
+#   pynsq-0.9.1      no PYTHONPATH: PyPI's pynsq (import name nsq, so no
+#                    clash with gnsq) on tornado's IOLoop, which is the
+#                    running asyncio loop in tornado 6; gnsq never imported
+# Each process prints its gnsq.__file__ (gnsq.aio's, nsq's), which the
+# driver checks.
 # nsqd's bench_writer (GOMAXPROCS=1: one connection, one MPUB of 100 x 100 B
 # outstanding) runs in the MPUB rounds for as long as our MPUB runs took.
 set -euo pipefail
@@ -31,9 +50,12 @@ VENV="$BUILD/bench-venv"
 NSQD="$BUILD/bin/nsqd"
 PYTHON=${PYTHON:-python3}
 # gnsq 1.0.2 and the exact versions its dependencies resolved to on
-# CPython 3.11 (gevent and blinker as build.sh pins them for the tests).
+# CPython 3.11 (gevent and blinker as build.sh pins them for the tests);
+# pynsq 0.9.1 and tornado, its only dependency: pynsq requires tornado
+# without a bound, and 6.6.1 (what it resolves to now) runs it on 3.11
+# (checked: consume, async handlers, Writer.pub).
 PINS=(gnsq==1.0.2 gevent==24.11.1 greenlet==3.5.6 zope.event==6.2 zope.interface==8.7
-	blinker==1.9.0 six==1.17.0 urllib3==1.26.20)
+	blinker==1.9.0 six==1.17.0 urllib3==1.26.20 pynsq==0.9.1 tornado==6.6.1)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
