@@ -281,12 +281,16 @@ def one(scenario, name, r):
         if st["message_count"] != total:
             raise SystemExit("%s %s: topic message_count %d, want %d" % (name, scenario, st["message_count"], total))
         if scenario != "consume":
-            # a handler's return taken as a failure would show as requeues
+            # A handler's return taken as a failure would requeue every
+            # message; a close may requeue at most the max_in_flight it
+            # holds unhandled (ours-aio does, pynsq and gnsq 1.0.2 do not).
             ch = [c for c in st["channels"] if c["channel_name"] == "bench"][0]
-            if ch["requeue_count"]:
-                raise SystemExit("%s %s: channel requeue_count %d, want 0" % (name, scenario, ch["requeue_count"]))
-            log("   %s %s: after close the channel has %d in flight and %d queued, so %d finished" % (
-                name, scenario, ch["in_flight_count"], ch["depth"], total - ch["in_flight_count"] - ch["depth"]))
+            if ch["requeue_count"] > RDY:
+                raise SystemExit("%s %s: channel requeue_count %d, want at most max_in_flight %d" % (
+                    name, scenario, ch["requeue_count"], RDY))
+            log("   %s %s: after close the channel has %d requeued, %d in flight and %d queued, so %d finished" % (
+                name, scenario, ch["requeue_count"], ch["in_flight_count"], ch["depth"],
+                total - ch["in_flight_count"] - ch["depth"]))
     else:
         want = count + (100 if scenario == "mpub" else 1)  # the untimed first call
         got = stats(topic)["message_count"]
