@@ -70,7 +70,7 @@ ensure_go() {
 # ensure_python_env makes build/venv with the pinned test and runtime
 # dependencies of the Python package (from PyPI); a stamp file records the
 # pins, so changing them rebuilds the venv.
-PY_PINS=(pytest==8.3.4 blinker==1.9.0 gevent==24.11.1)
+PY_PINS=(pytest==8.3.4 blinker==1.9.0 gevent==24.11.1 uvloop==0.21.0)
 ensure_python_env() {
 	if [ "$(cat "$BUILD/venv/pins" 2>/dev/null)" != "${PY_PINS[*]}" ]; then
 		log "creating build/venv with ${PY_PINS[*]}"

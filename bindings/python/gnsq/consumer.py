@@ -140,6 +140,10 @@ class ConsumerBase:
         self._handle_closed = False
         self._draining = False
         self._sent_max_in_flight = max_in_flight
+        self._init_runtime()
+
+    def _init_runtime(self):
+        """Sets what the subclass needs to run (threads, gevent or asyncio)."""
 
     # ---- gnsq's public API ---------------------------------------------
 
@@ -209,7 +213,8 @@ class ConsumerBase:
             max_backoff_duration=self.max_backoff_duration, backoff_on_requeue=self.backoff_on_requeue,
             log_level=_handle.log_level_for(self.logger))
 
-    def _open(self):
+    def _new_handle(self):
+        """Creates the library's consumer (not started) as self._handle."""
         protocol.assert_valid_topic_name(self.topic)
         protocol.assert_valid_channel_name(self.channel)
         lib = _ffi.lib()
@@ -224,11 +229,6 @@ class ConsumerBase:
         self._handle = _handle.Handle("consumer", ptr)
         self._respond_fn = lib.gnsq_consumer_respond
         self._update_mask()
-        try:
-            _ffi.check(lib.gnsq_consumer_start(ptr))
-        except BaseException:
-            self._handle.free()
-            raise
 
     def _stop_intake(self):
         """Before closing: tells nsqd to send nothing more, requeues at once
@@ -239,14 +239,26 @@ class ConsumerBase:
         try:
             events = handle.poll(0)
             while events:
-                for event in events:
-                    if event[0] == _handle.EV_MESSAGE:
-                        self._answer(event[2], RESP_REQUEUE)
+                self._requeue_messages(events)
                 events = handle.poll(0)
         except NSQException:
             pass
         self._give_back()
         self._flush()
+
+    def _requeue_messages(self, events):
+        """Requeues the messages of MESSAGE events no handler got."""
+        for event in events:
+            if event[0] == _handle.EV_MESSAGE:
+                self._answer(event[2], RESP_REQUEUE)
+
+    def _drain_ended(self):
+        """At the CLOSED event of a drain: the last answers, then on_close."""
+        if not self._handle_closed:
+            self._flush()
+            self._state = CLOSED
+            self._handle_closed = True
+            _handle.call_logged(self.logger, self.on_close.send, self)
 
     def _give_back(self):
         """At close, before the last answers go out: requeue (with _answer)
@@ -377,8 +389,7 @@ class ConsumerBase:
 class Consumer(ConsumerBase):
     """gnsq's high-level consumer; same signature, defaults and signals."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def _init_runtime(self):
         self._runtime = _wait.current()
         self._worker = None
         self._done = self._runtime.Event()
@@ -395,7 +406,12 @@ class Consumer(ConsumerBase):
             return
         if not self.on_message.receivers:
             raise RuntimeError("no receivers connected to on_message")
-        self._open()
+        self._new_handle()
+        try:
+            _ffi.check(_ffi.lib().gnsq_consumer_start(self._handle.ptr))
+        except BaseException:
+            self._handle.free()
+            raise
         self._state = RUNNING
         if block:
             self._loop()
@@ -528,9 +544,7 @@ class Consumer(ConsumerBase):
                 try:
                     self._handle_one(message, receivers, conn)
                 except BaseException:  # KeyboardInterrupt, SystemExit: give back what is left
-                    for event in events[index + 1:]:
-                        if event[0] == _handle.EV_MESSAGE:
-                            self._answer(event[2], RESP_REQUEUE)
+                    self._requeue_messages(events[index + 1:])
                     raise
                 handled += 1
                 now = time.monotonic()
@@ -539,11 +553,8 @@ class Consumer(ConsumerBase):
                     since = now
                 if cooperate and handled % YIELD_EVERY == 0:
                     self._runtime.cooperate()
-            elif typ == _handle.EV_CLOSED and not self._handle_closed:  # a drain ended
-                self._flush()
-                self._state = CLOSED
-                self._handle_closed = True
-                _handle.call_logged(self.logger, self.on_close.send, self)
+            elif typ == _handle.EV_CLOSED:
+                self._drain_ended()
             else:
                 self._signal_event(typ, code, token, ts, value, data, attempts, conn, mid)
         self._flush()

@@ -43,6 +43,18 @@ class _Request(ctypes.Structure):
                 ("defer_ms", c_int64)]
 
 
+def new_request(op, topic=None, channel=None, node=None, bodies=None, defer_ms=0):
+    """A gnsq_http_request_t; it keeps what it points to referenced."""
+    req = _Request(op=op, topic=_encode(topic) if topic else None, channel=_encode(channel) if channel else None,
+                   node=_encode(node) if node else None, defer_ms=defer_ms)
+    if bodies is not None:
+        ptrs = (c_char_p * len(bodies))(*bodies)
+        lens = (c_size_t * len(bodies))(*map(len, bodies))
+        req.bodies, req.lens, req.n = ctypes.cast(ptrs, c_void_p), ctypes.cast(lens, c_void_p), len(bodies)
+        req.keep = (ptrs, lens)
+    return req
+
+
 def body_bytes(data):
     """A message body as bytes; TypeError unless it is bytes-like."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -161,12 +173,7 @@ class HTTPClient:
     def _request(self, op, topic=None, channel=None, node=None, bodies=None, defer_ms=0):
         """Performs op: the answer, parsed when the operation returns JSON."""
         handle = self._open()
-        req = _Request(op=op, topic=_encode(topic) if topic else None, channel=_encode(channel) if channel else None,
-                       node=_encode(node) if node else None, defer_ms=defer_ms)
-        if bodies is not None:
-            ptrs = (c_char_p * len(bodies))(*bodies)
-            lens = (c_size_t * len(bodies))(*map(len, bodies))
-            req.bodies, req.lens, req.n = ctypes.cast(ptrs, c_void_p), ctypes.cast(lens, c_void_p), len(bodies)
+        req = new_request(op, topic, channel, node, bodies, defer_ms)
         if self._runtime.green:
             data = self._request_green(handle, req)
         else:
