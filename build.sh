@@ -242,6 +242,9 @@ demo() {
 	log "running examples/python/demo.py (the gnsq drop-in package)"
 	ensure_python_env
 	PYTHONPATH="$ROOT/bindings/python" timeout 60 "$BUILD/venv/bin/python" "$ROOT/examples/python/demo.py" "127.0.0.1:$tcp"
+	log "running examples/python/aio_demo.py (gnsq.aio, asyncio)"
+	PYTHONPATH="$ROOT/bindings/python" timeout 60 "$BUILD/venv/bin/python" "$ROOT/examples/python/aio_demo.py" \
+		"127.0.0.1:$tcp" "127.0.0.1:$http"
 }
 
 # install PREFIX=dir (default /usr/local): the library with its links, the
