@@ -279,6 +279,34 @@ def test_consumer_max_concurrency(run, nsqd, topic):
     run(main())
 
 
+def test_consumer_answers_not_held_behind_an_awaiting_handler(nsqd, topic):
+    """max_concurrency 1: while a handler awaits, the answers of the
+    messages before it reach nsqd."""
+    async def main():
+        release = asyncio.Event()
+        consumer = gnsq.aio.Consumer(topic, "ch", nsqd_tcp_addresses=[nsqd.tcp_address], max_in_flight=3)
+
+        @consumer.on_message.connect
+        def handler(consumer, message):  # the fast ones are answered inline
+            if message.body == b"slow":
+                return release.wait()  # an awaitable: awaited before the next message
+
+        async with gnsq.aio.Producer([nsqd.tcp_address]) as producer:
+            await producer.publish(topic, b"warm-up")
+            await consumer.start(block=False)
+            await until(lambda: consumer.total_ready_count == 3 and channel_stats(nsqd, topic, "ch")[
+                "in_flight_count"] == 0, "RDY 3, warm-up finished")
+            await producer.multipublish(topic, [b"fast", b"fast", b"slow"])  # one batch
+        # the two fast ones are finished while the slow one is in its handler
+        await until(lambda: channel_stats(nsqd, topic, "ch")["in_flight_count"] == 1 and
+                    channel_stats(nsqd, topic, "ch")["depth"] == 0, "the fast ones finished")
+        assert not release.is_set()
+        release.set()
+        await until(lambda: channel_stats(nsqd, topic, "ch")["in_flight_count"] == 0, "the slow one finished")
+        await consumer.close()
+    arun(main())
+
+
 def test_consumer_async_message(nsqd, topic):
     """enable_async: answered later, from a loop callback; touch works."""
     async def main():

@@ -263,7 +263,9 @@ class Consumer(ConsumerBase):
                 try:
                     pending = self._call_handlers(message, receivers, conn)
                     if pending is not None:
-                        self._flush()  # a handler awaiting does not hold the answers given
+                        # the answers given so far go out as soon as a handler
+                        # really awaits (the loop turns), not held behind it
+                        self._schedule_flush()
                         await self._start_async(message, pending)
                 except BaseException:  # a cancellation, KeyboardInterrupt: give back what is left
                     self._requeue_messages(events[index + 1:])
