@@ -344,6 +344,60 @@ def test_consumer_requires_receivers_to_block(nsqd, topic):
         gnsq.aio.Consumer(topic, "ch", nsqd_tcp_addresses=[nsqd.tcp_address], max_concurrency=0)
 
 
+def test_auth_signals_and_errors(auth_nsqd, topic):
+    """AUTH through the keywords; on_auth, on_response and on_error carry
+    gnsq's keyword names and error classes."""
+    nsqd, auth = auth_nsqd
+
+    async def main():
+        producer_auths, auths, errors = [], [], []
+        producer = gnsq.aio.Producer([nsqd.tcp_address], auth_secret="letmein")
+        producer.on_auth.connect(lambda sender, conn, response: producer_auths.append(response), weak=False)
+        async with producer:
+            assert await producer.publish(topic, b"x") == b"OK"
+        assert producer_auths and producer_auths[0]["identity"] == "tester"
+
+        got = asyncio.Event()
+        consumer = gnsq.aio.Consumer(topic, "ch", nsqd_tcp_addresses=[nsqd.tcp_address], auth_secret="letmein",
+                                     message_handler=lambda c, message: got.set())
+        consumer.on_auth.connect(lambda c, conn, response: auths.append((str(conn), response["identity"])),
+                                 weak=False)
+        await consumer.start(block=False)
+        await got.wait()
+        await consumer.close()
+        assert auths == [(nsqd.tcp_address, "tester")]
+
+        auth.topics = "only-this-topic"  # SUB to another topic is refused: E_UNAUTHORIZED
+        refused = gnsq.aio.Consumer(topic, "ch", nsqd_tcp_addresses=[nsqd.tcp_address], auth_secret="letmein",
+                                    message_handler=lambda c, message: None)
+        refused.on_error.connect(lambda c, error: errors.append(error), weak=False)
+        await refused.start(block=False)
+        await until(lambda: errors, "on_error")
+        await refused.close()
+        assert isinstance(errors[0], gnsq.errors.NSQUnauthorized)
+    arun(main())
+
+
+def test_consumer_discovers_nsqd_through_lookupd(lookupd, start_nsqd, topic):
+    nsqd = start_nsqd("--lookupd-tcp-address=" + lookupd.tcp_address)
+
+    async def main():
+        await fill(nsqd, topic, 20)
+        got = []
+        consumer = gnsq.aio.Consumer(topic, "ch", lookupd_http_addresses=[lookupd.http_address],
+                                     max_in_flight=20, lookupd_poll_interval=0.1)
+
+        @consumer.on_message.connect
+        async def handler(consumer, message):
+            got.append(message.body)
+            if len(got) == 20:
+                await consumer.close(drain=True)
+
+        await consumer.start()
+        assert sorted(got) == [b"%010d" % i for i in range(20)]
+    arun(main())
+
+
 # ---- Consumer: async for -------------------------------------------------------
 
 def test_consumer_async_for(run, nsqd, topic):
@@ -566,6 +620,9 @@ def test_lookupd_client(run, lookupd, start_nsqd, topic):
             producers = (await client.lookup(topic))["producers"]
             assert [p["tcp_port"] for p in producers] == [nsqd.tcp_port]
             assert [p["tcp_port"] for p in (await client.nodes())["producers"]] == [nsqd.tcp_port]
+            assert await client.create_topic(topic + "_2") == b""
+            assert topic + "_2" in (await client.topics())["topics"]
+            assert await client.delete_topic(topic + "_2") == b""
             assert await client.create_channel(topic, "ch") == b""
             assert "ch" in (await client.channels(topic))["channels"]
             assert await client.delete_channel(topic, "ch") == b""
