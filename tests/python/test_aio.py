@@ -1,6 +1,7 @@
 """gnsq.aio against live nsqd/nsqlookupd, on the default asyncio loop and on
 uvloop (the `run` fixture runs a test's coroutine on each)."""
 import asyncio
+import signal
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from gnsq.errors import (NSQBadMessage, NSQBadBody, NSQException, NSQHttpError, 
                          NSQRequeueMessage)
 
 from conftest import wait_until
+from test_consumer import run_python
 
 TEST_TIMEOUT = 60
 
@@ -656,3 +658,52 @@ def test_sync_and_aio_share_the_api():
     for cls in (gnsq.aio.Producer, gnsq.aio.Consumer):
         for name in ("start", "close", "join"):
             assert inspect.iscoroutinefunction(getattr(cls, name)), (cls, name)
+
+
+# ---- the process around it ---------------------------------------------------------------
+
+def test_ctrl_c_under_asyncio_run_closes_and_requeues(nsqd, topic):
+    """Ctrl-C cancels asyncio.run's main task: the cancelled start() closes
+    the consumer, which requeues the messages it held (enable_async)."""
+    arun(fill(nsqd, topic, 10))
+    proc = run_python("""
+        import asyncio, gnsq.aio
+        async def main():
+            c = gnsq.aio.Consumer(%r, 'ch', nsqd_tcp_addresses=[%r], max_in_flight=10)
+            @c.on_message.connect
+            def hold(consumer, message):
+                message.enable_async()
+                print('holding', flush=True)
+            await c.start()
+        try:
+            asyncio.run(main())
+        except KeyboardInterrupt:
+            print('interrupted', flush=True)
+    """ % (topic, nsqd.tcp_address))
+    assert proc.stdout.readline().strip() == "holding"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert out.strip().endswith("interrupted"), err
+    assert time.monotonic() - t0 < 5  # not the 5 s backstop: the close did not wait for the held messages
+    assert channel_stats(nsqd, topic, "ch")["in_flight_count"] == 0
+
+
+def test_asyncio_run_returning_with_live_objects_exits(nsqd, topic):
+    code = """
+        import asyncio, gnsq.aio
+        async def main():
+            c = gnsq.aio.Consumer(%r, 'ch', nsqd_tcp_addresses=[%r], message_handler=lambda consumer, message: None)
+            await c.start(block=False)
+            p = gnsq.aio.Producer([%r])
+            await p.start()
+            await p.publish(%r, b'x')
+            http = gnsq.aio.NsqdHTTPClient('127.0.0.1', %d)
+            await http.ping()
+        asyncio.run(main())
+        print('ok', flush=True)
+    """ % (topic, nsqd.tcp_address, nsqd.tcp_address, topic, nsqd.http_port)
+    procs = [run_python(code) for _ in range(20)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        assert out.strip() == "ok" and proc.returncode == 0, err
