@@ -284,11 +284,14 @@ class ConsumerBase:
         return CONN_INFO.unpack(buf.raw)
 
     def _connection(self, conn_id):
+        """The Connection of an event's conn id; its address is "?" (and it
+        is not kept) while the library does not know the connection."""
         conn = self._connections.get(conn_id)
         if conn is None:
             info = self._conn_info(conn_id)
-            address = info[8].split(b"\0", 1)[0].decode() if info else "?"
-            conn = self._connections[conn_id] = Connection(self, conn_id, address)
+            if info is None:
+                return Connection(self, conn_id, "?")
+            conn = self._connections[conn_id] = Connection(self, conn_id, info[8].split(b"\0", 1)[0].decode())
         return conn
 
     def _update_mask(self):

@@ -48,6 +48,7 @@ class Consumer(ConsumerBase):
         self._slots = None  # a semaphore of max_concurrency
         self._wake = None  # set when the notify fd is readable
         self._done = None  # set when closed and the task ended
+        self._started = None  # set when the library's start returned
         self._queue = None  # messages for async for (None: handlers)
         self._iterated = None  # the message async for gave last, until answered
         self._iterating = None  # the task running async for
@@ -80,7 +81,7 @@ class Consumer(ConsumerBase):
             self._queue = asyncio.Queue()  # to be iterated
         loop = loop_of(self)
         self._thread = threading.get_ident()
-        self._wake, self._done = asyncio.Event(), asyncio.Event()
+        self._wake, self._done, self._started = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._new_handle()
         self._state = RUNNING
@@ -88,7 +89,10 @@ class Consumer(ConsumerBase):
         self._task = loop.create_task(self._run())
         try:
             # waits for each nsqd's first connection attempt and the first lookup
-            rc = await loop.run_in_executor(None, _ffi.lib().gnsq_consumer_start, self._handle.ptr)
+            try:
+                rc = await loop.run_in_executor(None, _ffi.lib().gnsq_consumer_start, self._handle.ptr)
+            finally:
+                self._started.set()
             if rc < 0:
                 raise _ffi.error_for(rc, b"")
             if block:
@@ -137,9 +141,13 @@ class Consumer(ConsumerBase):
             await self._done.wait()
 
     async def join(self):
-        """Waits until the consumer is closed."""
-        if self._done is not None:
-            await self._done.wait()
+        """Waits until the consumer is closed; raises what ended its task
+        if that was an error."""
+        if self._done is None:
+            return
+        await self._done.wait()
+        if self._task.done() and not self._task.cancelled() and self._task.exception() is not None:
+            raise self._task.exception()
 
     async def __aenter__(self):
         await self.start(block=False)
@@ -217,6 +225,9 @@ class Consumer(ConsumerBase):
     async def _run(self):
         handle = self._handle
         try:
+            # events only once start is done, as with the sync Consumer: the
+            # connections are then known (an AUTH event's conn has its address)
+            await self._started.wait()
             while True:
                 self._wake.clear()
                 try:
