@@ -1,0 +1,5 @@
+// ESM entry point of the nsqjs facade.
+import nsqjs from './nsqjs.js';
+
+export const { Reader, Writer, Message } = nsqjs;
+export default nsqjs;
