@@ -236,6 +236,7 @@ def test_consumer_async_handler_rules(nsqd, topic):
         @consumer.on_message.connect
         async def handler(consumer, message):
             seen.append((message.body, message.attempts))
+            await asyncio.sleep(0)  # suspends more than once before its outcome
             await asyncio.sleep(0.001)
             if message.body == b"raise":
                 raise ValueError("boom")

@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import inspect
 import threading
+import types
 
 from .. import _ffi, _handle, _wait
 from ..consumer import CLOSE_WAIT, CLOSED, INIT, RESP_FINISH, RESP_REQUEUE, RESP_TOUCH, RUNNING, ConsumerBase
@@ -45,7 +46,7 @@ class Consumer(ConsumerBase):
         self._thread = None  # the loop's thread: answers from other threads go at once
         self._task = None  # the task polling and dispatching
         self._tasks = set()  # handler tasks running (max_concurrency > 1)
-        self._slots = None  # a semaphore of max_concurrency
+        self._slot_freed = None  # a future the task awaits while max_concurrency handlers run
         self._wake = None  # set when the notify fd is readable
         self._done = None  # set when closed and the task ended
         self._started = None  # set when the library's start returned
@@ -82,7 +83,6 @@ class Consumer(ConsumerBase):
         loop = loop_of(self)
         self._thread = threading.get_ident()
         self._wake, self._done, self._started = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self._slots = asyncio.Semaphore(self.max_concurrency)
         self._new_handle()
         self._state = RUNNING
         loop.add_reader(self._handle.fd, self._readable)
@@ -272,6 +272,14 @@ class Consumer(ConsumerBase):
                     queue.put_nowait(message)
                     continue
                 try:
+                    if len(self._tasks) >= self.max_concurrency:  # max_concurrency > 1: wait for a free slot
+                        self._schedule_flush()
+                        while len(self._tasks) >= self.max_concurrency:
+                            self._slot_freed = self._loop.create_future()
+                            await self._slot_freed
+                        if self._state != RUNNING:  # closed meanwhile: back to nsqd
+                            self._requeue_messages(events[index:index + 1])
+                            continue
                     pending = self._call_handlers(message, receivers, conn)
                     if pending is not None:
                         # the answers given so far go out as soon as a handler
@@ -312,11 +320,27 @@ class Consumer(ConsumerBase):
         if not awaitables:
             self._handler_ok(message)
             return None
+        if len(awaitables) == 1 and inspect.iscoroutine(awaitables[0]):
+            # Run its first step here, as a task's first step would run: a
+            # handler that returns without suspending is answered at once,
+            # without an await chain or a loop turn.
+            coroutine = awaitables[0]
+            try:
+                suspended_on = coroutine.send(None)
+            except StopIteration:
+                self._handler_ok(message)
+                return None
+            except BaseException as error:
+                self._handler_failed(message, error)
+                if not isinstance(error, Exception):
+                    raise
+                return None
+            return _resume(coroutine, suspended_on)
         return _joined(awaitables)
 
     async def _start_async(self, message, pending):
-        """Awaits an async handler here (max_concurrency 1) or starts it as a
-        task once one of max_concurrency slots is free."""
+        """Awaits the rest of an async handler here (max_concurrency 1) or
+        as a task (_dispatch started it only with a slot free)."""
         if self.max_concurrency == 1:
             self._inline = message
             try:
@@ -332,21 +356,14 @@ class Consumer(ConsumerBase):
             finally:
                 self._inline = None
             return
-        await self._slots.acquire()
-        if self._state != RUNNING:  # closed while waiting for a slot
-            self._slots.release()
-            if inspect.iscoroutine(pending):
-                pending.close()
-            message._responded = True
-            self._answer(message._token, RESP_REQUEUE)
-            return
         task = self._loop.create_task(self._await_handler(message, pending))
         self._tasks.add(task)
         task.add_done_callback(self._handler_task_done)
 
     def _handler_task_done(self, task):
         self._tasks.discard(task)
-        self._slots.release()
+        if self._slot_freed is not None and not self._slot_freed.done():
+            self._slot_freed.set_result(None)
 
     async def _await_handler(self, message, pending):
         try:
@@ -420,6 +437,24 @@ class Consumer(ConsumerBase):
     def _message_touch(self, message):
         self._respond_now(message, RESP_TOUCH)
 
+
+
+@types.coroutine
+def _resume(coroutine, suspended_on):
+    """Awaits the rest of a coroutine whose first step already ran and
+    suspended on suspended_on: that is handed to the task awaiting this
+    (as the coroutine's own await would have), then the coroutine goes on
+    as if awaited from the start (a cancellation is thrown into it)."""
+    while True:
+        try:
+            yield suspended_on
+        except BaseException as error:
+            try:
+                suspended_on = coroutine.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        return (yield from coroutine)
 
 
 def _joined(awaitables):
