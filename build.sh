@@ -81,6 +81,36 @@ ensure_python_env() {
 	fi
 }
 
+# ensure_node_env installs bindings/node's pinned development dependencies
+# (node-api-headers, typescript, @types/node, koffi) from npm with `npm ci`;
+# a stamp records the lockfile it installed.
+ensure_node_env() {
+	local dir="$ROOT/bindings/node" stamp
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "node and npm (Node.js >= 18) are needed for bindings/node" >&2
+		exit 1
+	fi
+	stamp=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
+	if [ "$(cat "$dir/node_modules/.gnsq-stamp" 2>/dev/null)" != "$stamp" ]; then
+		log "installing bindings/node's pinned dev dependencies (npm ci)"
+		(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts)
+		echo "$stamp" >"$dir/node_modules/.gnsq-stamp"
+	fi
+}
+
+# build_node_addon compiles the Node-API addon bindings/node/lib/gnsq.node
+# against node-api-headers (from npm), next to a copy of libgnsq.so.0 that
+# it finds through its rpath $ORIGIN (in the repository and once installed).
+build_node_addon() {
+	ensure_node_env
+	local dir="$ROOT/bindings/node"
+	mkdir -p "$dir/lib"
+	cp "$BUILD/lib/libgnsq.so.$LIB_VERSION" "$dir/lib/libgnsq.so.0"
+	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -shared -fPIC -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=gnsq \
+		-I"$dir/node_modules/node-api-headers/include" -I"$ROOT/include" "$dir/src/addon.c" \
+		-o "$dir/lib/gnsq.node" -L"$dir/lib" -l:libgnsq.so.0 -Wl,-rpath,'$ORIGIN'
+}
+
 # build_library builds libgnsq.so.$LIB_VERSION into $1 with the links
 # libgnsq.so.0 (its SONAME) and libgnsq.so. Stripped unless DEBUG=1.
 build_library() {
@@ -146,6 +176,8 @@ build() {
 	log "bundling libgnsq.so.0 into the Python package (bindings/python/gnsq/_lib)"
 	mkdir -p "$ROOT/bindings/python/gnsq/_lib"
 	cp "$BUILD/lib/libgnsq.so.$LIB_VERSION" "$ROOT/bindings/python/gnsq/_lib/libgnsq.so.0"
+	log "building the Node addon with libgnsq.so.0 beside it (bindings/node/lib)"
+	build_node_addon
 	log "building nsqd, nsqlookupd, bench_writer, bench_reader v1.3.0 into build/bin"
 	mkdir -p "$BIN"
 	(cd "$ROOT/tests/servers" && go build -o "$BIN/" \
@@ -167,6 +199,8 @@ run_tests() {
 	ensure_python_env
 	(cd "$ROOT" && PYTHONPATH="$ROOT/bindings/python" "$BUILD/venv/bin/python" -m pytest -q -p no:cacheprovider \
 		-W error::pytest.PytestUnhandledThreadExceptionWarning tests/python)
+	log "Node package tests (node --test tests/node)"
+	(cd "$ROOT" && node --test --test-concurrency=1 tests/node/)
 	log "fuzzing each target for -fuzztime $FUZZ_TIME"
 	local target
 	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do
