@@ -279,6 +279,8 @@ demo() {
 	log "running examples/python/aio_demo.py (gnsq.aio, asyncio)"
 	PYTHONPATH="$ROOT/bindings/python" timeout 60 "$BUILD/venv/bin/python" "$ROOT/examples/python/aio_demo.py" \
 		"127.0.0.1:$tcp" "127.0.0.1:$http"
+	log "running examples/node/demo.js (the libgnsq npm package)"
+	timeout 60 node "$ROOT/examples/node/demo.js" "127.0.0.1:$tcp" "127.0.0.1:$http"
 }
 
 # install PREFIX=dir (default /usr/local): the library with its links, the
