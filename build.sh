@@ -2,13 +2,14 @@
 # libgnsq build driver.
 #
 #   ./build.sh [build]   build the Go core and the pinned NSQ servers (build/bin)
-#   ./build.sh test      build, then run every test (Go with -race, fuzz smoke)
+#   ./build.sh test      build, then run every test (Go with -race, C, Python, Node, fuzz smoke)
 #   ./build.sh fuzz [FUZZTIME] [TARGET...]   run each core fuzz target longer
 #                        (default 1000000x each, about 7 min in all on 2 cores)
 #   ./build.sh demo      build, start a local nsqd, run the main example
 #   ./build.sh bench     build, then run the Go benchmark program (bench/)
 #   ./build.sh bench-c   build, then run the C benchmarks (bench/c, needs jq and perl)
-#   ./build.sh bench-python   build, then run the Python benchmark (bench/python: ours vs gnsq 1.0.2)
+#   ./build.sh bench-python   build, then run the Python benchmark (bench/python: ours vs gnsq 1.0.2 and pynsq 0.9.1)
+#   ./build.sh bench-node     build, then run the Node benchmark (bench/node: ours vs nsqjs 0.13)
 #   ./build.sh install PREFIX=dir   build, then install libgnsq.so.0, gnsq.h and gnsq.pc
 #
 # DEBUG=1 builds the library with symbols and DWARF (stripped otherwise).
@@ -336,9 +337,13 @@ bench-python)
 	build
 	"$ROOT/bench/python/run.sh"
 	;;
+bench-node)
+	build
+	"$ROOT/bench/node/run.sh"
+	;;
 install) install_lib "$@" ;;
 *)
-	echo "usage: $0 [build|test|fuzz [FUZZTIME] [TARGET...]|demo|bench|bench-c|bench-python|install PREFIX=dir]" >&2
+	echo "usage: $0 [build|test|fuzz [FUZZTIME] [TARGET...]|demo|bench|bench-c|bench-python|bench-node|install PREFIX=dir]" >&2
 	exit 2
 	;;
 esac
