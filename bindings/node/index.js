@@ -214,21 +214,43 @@ class EventSource {
 }
 
 /** A LOG event: to the object's 'log' listeners (level, component, text),
- * or, without any, warnings and errors to stderr. */
+ * or, without any (or without an emitter), warnings and errors to stderr. */
 function logEvent(emitter, source, i) {
   const level = source.events.readInt32LE(i * EVENT_SIZE + 24);
   const line = source.textOf(i);
   const space = line.indexOf(' ');
   const component = space < 0 ? 'gnsq' : line.slice(0, space);
   const text = space < 0 ? line : line.slice(space + 1);
-  if (emitter.listenerCount('log') > 0) emitter.emit('log', level, component, text);
+  if (emitter && emitter.listenerCount('log') > 0) safeEmit(emitter, 'log', level, component, text);
   else if (level >= LOG_WARNING) process.stderr.write(`${component}: ${text}\n`);
+}
+
+/** Emits an event from inside a batch of events: a listener that throws
+ * does not cut the batch short (its error is rethrown on the next tick,
+ * where Node reports it as any uncaught exception). */
+function safeEmit(emitter, name, ...args) {
+  try {
+    emitter.emit(name, ...args);
+  } catch (error) {
+    process.nextTick(() => { throw error; });
+  }
 }
 
 /** Emits 'error' only when someone listens: a non-fatal error must never
  * crash the process as an unhandled 'error' event. */
 function emitError(emitter, error) {
-  if (emitter.listenerCount('error') > 0) emitter.emit('error', error);
+  if (emitter.listenerCount('error') > 0) safeEmit(emitter, 'error', error);
+}
+
+/** Runs the library's start of handle on the thread pool (it waits for the
+ * first connection attempts); if it fails, closes obj and throws. */
+async function startOrClose(obj, handle) {
+  const rc = await addon.start(handle);
+  if (rc < 0) {
+    const error = errorFor(rc, '');
+    await obj.close();
+    throw error;
+  }
 }
 
 function tokenKey(lo, hi) {
@@ -277,10 +299,10 @@ class Producer extends EventEmitter {
       this._pending.clear();
       this._wakeConnected();
       closedResolve();
-      this.emit('close');
+      safeEmit(this, 'close');
     });
     this._updateMask();
-    check(await addon.start(handle));
+    await startOrClose(this, handle);
   }
 
   /** Publishes body (Buffer or string) to topic; {defer} (ms) makes it a
@@ -355,13 +377,14 @@ class Producer extends EventEmitter {
   /** Resolves at the next CONNECTED event, or after ms. */
   _connected(ms) {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const waiter = done;
-      this._connectedWaiters.push(waiter);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        const at = this._connectedWaiters.indexOf(done);
+        if (at >= 0) this._connectedWaiters.splice(at, 1);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
+      this._connectedWaiters.push(done);
     });
   }
 
@@ -396,11 +419,11 @@ class Producer extends EventEmitter {
           }
           break;
         }
-        case EV.CONNECTED: this._wakeConnected(); this.emit('connected', source.textOf(i)); break;
-        case EV.DISCONNECTED: this.emit('disconnected', source.textOf(i)); break;
-        case EV.RESPONSE: this.emit('response', source.textOf(i)); break;
+        case EV.CONNECTED: this._wakeConnected(); safeEmit(this, 'connected', source.textOf(i)); break;
+        case EV.DISCONNECTED: safeEmit(this, 'disconnected', source.textOf(i)); break;
+        case EV.RESPONSE: safeEmit(this, 'response', source.textOf(i)); break;
         case EV.ERROR: emitError(this, errorFor(code, source.textOf(i))); break;
-        case EV.AUTH: this.emit('auth', JSON.parse(source.textOf(i))); break;
+        case EV.AUTH: safeEmit(this, 'auth', JSON.parse(source.textOf(i))); break;
         case EV.LOG: logEvent(this, source, i); break;
         default: break;
       }
@@ -558,7 +581,7 @@ class Consumer extends EventEmitter {
       this._closedResolve();
     });
     this._updateMask();
-    check(await addon.start(handle));
+    await startOrClose(this, handle);
   }
 
   /** Stops; resolves once closed. Without drain: messages received and
@@ -668,22 +691,22 @@ class Consumer extends EventEmitter {
           const message = new Message(this, 0, 0, ev.subarray(base + 48, base + 64), bodyOf(i),
             ev.readBigInt64LE(base + 16), ev.readUInt16LE(base + 40));
           message._responded = true; // the library finished it
-          this.emit('givingUp', message);
+          safeEmit(this, 'givingUp', message);
           break;
         }
-        case EV.FINISHED: this.emit('finish', ev.subarray(base + 48, base + 64)); break;
+        case EV.FINISHED: safeEmit(this, 'finish', ev.subarray(base + 48, base + 64)); break;
         case EV.REQUEUED:
-          this.emit('requeue', ev.subarray(base + 48, base + 64), Number(ev.readBigInt64LE(base + 24)));
+          safeEmit(this, 'requeue', ev.subarray(base + 48, base + 64), Number(ev.readBigInt64LE(base + 24)));
           break;
-        case EV.RESPONSE: this.emit('response', source.textOf(i)); break;
+        case EV.RESPONSE: safeEmit(this, 'response', source.textOf(i)); break;
         case EV.ERROR: emitError(this, errorFor(code, source.textOf(i))); break;
-        case EV.AUTH: this.emit('auth', JSON.parse(source.textOf(i))); break;
-        case EV.CONNECTED: this.emit('connected', source.textOf(i)); break;
-        case EV.DISCONNECTED: this.emit('disconnected', source.textOf(i)); break;
+        case EV.AUTH: safeEmit(this, 'auth', JSON.parse(source.textOf(i))); break;
+        case EV.CONNECTED: safeEmit(this, 'connected', source.textOf(i)); break;
+        case EV.DISCONNECTED: safeEmit(this, 'disconnected', source.textOf(i)); break;
         case EV.LOG: logEvent(this, source, i); break;
         case EV.CLOSED:
           this._flush();
-          this.emit('close');
+          safeEmit(this, 'close');
           break;
         default: break;
       }
@@ -739,7 +762,7 @@ class Consumer extends EventEmitter {
       }
       return;
     }
-    this.emit('exception', message, error);
+    safeEmit(this, 'exception', message, error);
     if (!message._responded) {
       message._responded = true;
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -880,7 +903,7 @@ class HTTPClient {
       const base = i * EVENT_SIZE;
       const type = ev.readInt32LE(base);
       if (type === EV.LOG) {
-        logEvent(new EventEmitter(), source, i);
+        logEvent(null, source, i);
         continue;
       }
       if (type !== EV.HTTP_DONE) continue;
