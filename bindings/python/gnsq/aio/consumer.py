@@ -45,7 +45,7 @@ class Consumer(ConsumerBase):
         self._loop = None
         self._thread = None  # the loop's thread: answers from other threads go at once
         self._task = None  # the task polling and dispatching
-        self._tasks = set()  # handler tasks running (max_concurrency > 1)
+        self._tasks = {}  # handler task -> (message, awaitable) (max_concurrency > 1)
         self._slot_freed = None  # a future the task awaits while max_concurrency handlers run
         self._wake = None  # set when the notify fd is readable
         self._done = None  # set when closed and the task ended
@@ -357,11 +357,18 @@ class Consumer(ConsumerBase):
                 self._inline = None
             return
         task = self._loop.create_task(self._await_handler(message, pending))
-        self._tasks.add(task)
+        self._tasks[task] = message, pending
         task.add_done_callback(self._handler_task_done)
 
     def _handler_task_done(self, task):
-        self._tasks.discard(task)
+        message, pending = self._tasks.pop(task)
+        if task.cancelled() and not message._responded:
+            # cancelled before it ran (a close came first): give the message back
+            if inspect.iscoroutine(pending):
+                pending.close()
+            message._responded = True
+            self._answer(message._token, RESP_REQUEUE)
+            self._schedule_flush()
         if self._slot_freed is not None and not self._slot_freed.done():
             self._slot_freed.set_result(None)
 
