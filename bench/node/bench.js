@@ -31,9 +31,12 @@
  *   mpub      N messages in MPUBs of 100, sequential
  * Checks: after a publishing run the topic holds exactly the published
  * count (+ the untimed first call); after a consume the topic's count is
- * the fill, and at least N messages were finished (the channel's count
- * minus what is queued, in flight or deferred): both clients finish every
- * message they are handed, so fewer means a lost FIN or a requeue.
+ * the fill, at least N messages were finished (the channel's count minus
+ * what is queued, in flight or deferred), and none was requeued or timed
+ * out: both clients finish every message they are handed. For ours, whose
+ * close({drain: true}) handles and finishes everything received, the
+ * finished count must equal the client's handled count with nothing left
+ * in flight.
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -246,12 +249,21 @@ async function one(scenario, name, r) {
       if (finished >= N) break;
       await sleep(50);
     }
+    const where = `(channel: ${finished} finished, ${ch.depth} queued, ${ch.in_flight_count} in flight, ` +
+      `${ch.requeue_count} requeued, ${ch.timeout_count} timed out; the client handled ${f.handled})`;
     if (t.message_count !== total) die(`${name} consume: topic message_count ${t.message_count}, want ${total}`);
-    if (finished < N) {
-      die(`${name} consume: only ${finished} messages finished (channel: ${ch.depth} queued, ${ch.in_flight_count} ` +
-        `in flight, ${ch.requeue_count} requeued), want at least N = ${N}`);
+    if (finished < N) die(`${name} consume: only ${finished} messages finished, want at least N = ${N} ${where}`);
+    // every handler finishes: a requeue or a timeout means a handler's
+    // result was taken as a failure, or a FIN was lost
+    if (ch.requeue_count !== 0 || ch.timeout_count !== 0) die(`${name} consume: requeues or timeouts ${where}`);
+    // close({drain: true}) hands every message received to the handler and
+    // finishes it: nothing left in flight, and nsqd counted as many FINs as
+    // there were handler calls (nsqjs's close leaves its unhandled
+    // messages in flight: nsqd redelivers them after msg_timeout)
+    if (CLIENTS[name][0] === 'ours' && (finished !== f.handled || ch.in_flight_count !== 0)) {
+      die(`${name} consume: after close({drain: true}) the finished count is not the handled count ${where}`);
     }
-    extra = `, ${finished} finished, ${ch.requeue_count} requeued, ${ch.in_flight_count} in flight left; ` +
+    extra = `, ${finished} finished of ${f.handled} handled, ${ch.in_flight_count} in flight left; ` +
       `start to first message ${(f.start_s * 1000).toFixed(0)} ms`;
   } else {
     const want = count + (scenario === 'mpub' ? 100 : 1); // the untimed first call

@@ -37,7 +37,9 @@
  * part), cpu_s (user + system of the whole process over the timed part:
  * for ours that includes the library's Go threads), start_s (consume:
  * start/connect to the first message), the files loaded (package, addon,
- * nsqjs), GOMAXPROCS. Everything else goes to stderr.
+ * nsqjs), GOMAXPROCS; consume also handled (messages handed to the
+ * handler up to the end of close(), the N-th and those after it included).
+ * Everything else goes to stderr.
  */
 const path = require('node:path');
 
@@ -95,7 +97,8 @@ async function consumeOurs() {
   await consumer.start();
   await withTimeout(finished, state);
   await consumer.close({ drain: true });
-  return { n: COUNT, elapsed_s: state.end - state.first, cpu_s: state.c1 - state.c0, start_s: state.first - t0 };
+  return { n: COUNT, elapsed_s: state.end - state.first, cpu_s: state.c1 - state.c0, start_s: state.first - t0,
+    handled: state.n };
 }
 
 async function consumeNsqjs() {
@@ -123,7 +126,8 @@ async function consumeNsqjs() {
   await withTimeout(finished, state);
   reader.close();
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
-  return { n: COUNT, elapsed_s: state.end - state.first, cpu_s: state.c1 - state.c0, start_s: state.first - t0 };
+  return { n: COUNT, elapsed_s: state.end - state.first, cpu_s: state.c1 - state.c0, start_s: state.first - t0,
+    handled: state.n };
 }
 
 function withTimeout(promise, state) {
