@@ -105,22 +105,20 @@ function closedError(what) {
 // ---- options ----------------------------------------------------------------
 
 // camelCase option -> the library's config key (docs/config.md), where the
-// plain camelCase -> snake_case rule does not give it.
-const KEY_NAMES = { tls: 'tls_v1', tlsV1: 'tls_v1' };
+// plain camelCase -> snake_case rule does not give it ('tls' is gnsq's tls_v1).
+const KEY_NAMES = { tls: 'tls_v1' };
 
-/** [key, value, ...] for the addon's config, from options minus the keys
- * an object takes itself. Unknown keys are refused by the library. */
-function configPairs(options, own, extra) {
+/** [key, value, ...] for the addon's config: options (minus the keys an
+ * object takes itself) over defaults. A key or value the library refuses
+ * throws InvalidArgumentError here, when the object is created. */
+function configPairs(options, own, defaults) {
   const pairs = [];
-  const add = (key, value) => {
-    if (value === undefined || value === null) return;
-    const name = KEY_NAMES[key] || key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-    pairs.push(name, typeof value === 'boolean' ? String(value) : String(value));
-  };
-  for (const [key, value] of Object.entries(options || {})) {
-    if (!own.has(key)) add(key, value);
+  const all = { ...defaults, ...options };
+  for (const [key, value] of Object.entries(all)) {
+    if (own.has(key) || value === undefined || value === null) continue;
+    pairs.push(KEY_NAMES[key] || key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()), String(value));
   }
-  for (const [key, value] of Object.entries(extra || {})) add(key, value);
+  check(addon.configCheck(pairs));
   return pairs;
 }
 
@@ -245,9 +243,9 @@ function emitError(emitter, error) {
 /** Runs the library's start of handle on the thread pool (it waits for the
  * first connection attempts); if it fails, closes obj and throws. */
 async function startOrClose(obj, handle) {
-  const rc = await addon.start(handle);
-  if (rc < 0) {
-    const error = errorFor(rc, '');
+  const result = await addon.start(handle);
+  if (result !== 0) {
+    const error = errorFor(result[0], result[1]);
     await obj.close();
     throw error;
   }
@@ -270,7 +268,7 @@ class Producer extends EventEmitter {
     this.nsqdTcpAddresses = asAddresses(nsqdTcpAddresses, 'nsqdTcpAddresses');
     if (this.nsqdTcpAddresses.length === 0) throw new TypeError('at least one nsqd address is needed');
     this.options = { ...options };
-    this._config = configPairs(this.options, PRODUCER_OWN, { logLevel: this.options.logLevel || 'warn' });
+    this._config = configPairs(this.options, PRODUCER_OWN, { logLevel: 'warn' });
     this._state = 'init';
     this._source = null;
     this._pending = new Map(); // token key -> {resolve, reject} of a publish awaiting its PUBLISHED event
@@ -529,7 +527,7 @@ class Consumer extends EventEmitter {
     if (this.nsqdTcpAddresses.length === 0 && this.lookupdHttpAddresses.length === 0) {
       throw new TypeError('nsqdTcpAddresses or lookupdHttpAddresses is needed');
     }
-    this._config = configPairs(this.options, CONSUMER_OWN, { logLevel: this.options.logLevel || 'warn' });
+    this._config = configPairs(this.options, CONSUMER_OWN, { logLevel: 'warn' });
     this._state = 'init';
     this._source = null;
     this._answers = Buffer.alloc(RESPONSE_SIZE * 256);
@@ -567,7 +565,7 @@ class Consumer extends EventEmitter {
   /** Connects and starts handling messages; resolves once the first
    * connection attempts (and lookup) are done. */
   async start() {
-    if (this._state !== 'init') throw new NSQError('the consumer was already started', 'GNSQ_E_INVALID_ARG', E.INVALID_ARG);
+    if (this._state !== 'init') throw closedError('the consumer (started once)');
     if (this.listenerCount('message') === 0) throw new TypeError("no 'message' listener: add the handler first");
     const handle = check(addon.consumerNew(this.topic, this.channel, this.nsqdTcpAddresses, this.lookupdHttpAddresses,
       this._config));
@@ -706,6 +704,7 @@ class Consumer extends EventEmitter {
         case EV.LOG: logEvent(this, source, i); break;
         case EV.CLOSED:
           this._flush();
+          this._state = 'closed';
           safeEmit(this, 'close');
           break;
         default: break;
@@ -858,7 +857,7 @@ class HTTPClient {
     if (typeof url !== 'string' || !url) throw new TypeError('url must be a string "http://host:port"');
     this.url = url.includes('://') ? url : 'http://' + url;
     this._kind = kind;
-    this._config = configPairs(options, new Set(), { logLevel: options.logLevel || 'warn' });
+    this._config = configPairs(options, new Set(), { logLevel: 'warn' });
     this._source = null;
     this._pending = new Map(); // token key -> {op, resolve, reject}
     this._closed = false;

@@ -44,7 +44,9 @@ const READER = {
   lookupdPollJitter: (v) => ({ lookupdPollJitter: v }),
   maxAttempts: (v) => ({ maxTries: v }),
   maxBackoffDuration: (v) => ({ maxBackoffDuration: v }),
-  lowRdyTimeout: (v) => ({ lowReadyIdleTimeout: v }),
+  // nsqjs: how often (ms) RDY moves between connections when maxInFlight
+  // is below their number: the library's rdy_redistribute_interval (s)
+  lowRdyTimeout: (v) => ({ rdyRedistributeInterval: v / 1000 }),
   name: () => ({}),
 };
 
@@ -61,7 +63,7 @@ function translate(options, table) {
 
 function splitAddress(address) {
   const at = address.lastIndexOf(':');
-  return [address.slice(0, at), Number(address.slice(at + 1))];
+  return [address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), Number(address.slice(at + 1))];
 }
 
 /** nsqjs's Message: id a string, body a Buffer, timestamp a BigInt;
@@ -122,7 +124,9 @@ class Reader extends EventEmitter {
   /** Starts consuming (again, after close()). Returns a Promise. */
   connect() {
     if (this._consumer && this._consumer.isRunning) return Promise.resolve();
-    const consumer = new gnsq.Consumer(this.topic, this.channel, this._options);
+    // paused before connect(): start with nothing in flight (nsqjs did not connect)
+    const consumer = new gnsq.Consumer(this.topic, this.channel,
+      this._paused ? { ...this._options, maxInFlight: 0 } : this._options);
     this._consumer = consumer;
     this._connections = 0;
     consumer.on('message', (message) => {
@@ -176,9 +180,23 @@ function serialize(message) {
   return typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message);
 }
 
-function settle(promise, callback) {
+/** callback(err) when given; the Promise is returned either way. Its
+ * rejection never goes unhandled (an nsqjs program that ignores the
+ * result must not crash): without a callback, it goes to 'error'
+ * listeners too. */
+function settle(emitter, promise, callback) {
   if (typeof callback === 'function') promise.then(() => callback(), (error) => callback(error));
+  else promise.catch((error) => { if (emitter.listenerCount('error') > 0) emitter.emit('error', error); });
   return promise;
+}
+
+function notConnected(callback) {
+  const error = new Error('No active Writer connection to send messages');
+  if (typeof callback !== 'function') throw error; // as nsqjs: at once, without a callback
+  process.nextTick(callback, error);
+  const rejected = Promise.reject(error);
+  rejected.catch(() => {}); // reported through the callback
+  return rejected;
 }
 
 class Writer extends EventEmitter {
@@ -223,17 +241,17 @@ class Writer extends EventEmitter {
    * as they are, anything else as JSON. callback(err), and a Promise. */
   publish(topic, msgs, callback) {
     const producer = this._producer;
-    if (!producer) return settle(Promise.reject(new Error('No active Writer connection to send messages')), callback);
+    if (!producer) return notConnected(callback);
     const promise = Array.isArray(msgs)
       ? producer.multipublish(topic, msgs.map(serialize))
       : producer.publish(topic, serialize(msgs));
-    return settle(promise, callback);
+    return settle(this, promise, callback);
   }
 
   deferPublish(topic, msg, timeMs, callback) {
     const producer = this._producer;
-    if (!producer) return settle(Promise.reject(new Error('No active Writer connection to send messages')), callback);
-    return settle(producer.publish(topic, serialize(msg), { defer: timeMs }), callback);
+    if (!producer) return notConnected(callback);
+    return settle(this, producer.publish(topic, serialize(msg), { defer: timeMs }), callback);
   }
 
   close() {

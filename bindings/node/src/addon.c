@@ -259,6 +259,18 @@ static napi_value consumer_new(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* configCheck(config) -> 0, or the code of the first key or value the
+ * library refuses (detail in lastError) */
+static napi_value config_check(napi_env env, napi_callback_info info) {
+    GET_ARGS(1);
+    int rc;
+    gnsq_config_t *cfg = arg_config(env, argv[0], &rc);
+    if (!cfg)
+        return rc ? int_value(env, rc) : NULL;
+    gnsq_config_free(cfg);
+    return int_value(env, 0);
+}
+
 /* httpNew(kind, url, config) -> handle, or a negative code */
 static napi_value http_new(napi_env env, napi_callback_info info) {
     GET_ARGS(3);
@@ -281,13 +293,14 @@ static napi_value http_new(napi_env env, napi_callback_info info) {
     return rc ? int_value(env, rc) : new_handle(env, h, KIND_HTTP);
 }
 
-/* start(handle) -> Promise<code>: gnsq_{producer,consumer}_start on the thread pool. */
+/* start(handle) -> Promise<0 | [code, detail]>: gnsq_{producer,consumer}_start on the thread pool. */
 typedef struct {
     napi_async_work work;
     napi_deferred deferred;
     napi_ref handle_ref; /* keeps the handle alive while starting */
     handle_t *h;
     int rc;
+    char detail[512]; /* gnsq_last_error of the pool thread when rc < 0 */
 } start_job_t;
 
 static void start_execute(napi_env env, void *data) {
@@ -300,11 +313,21 @@ static void start_execute(napi_env env, void *data) {
         job->rc = gnsq_producer_start(p);
     else
         job->rc = gnsq_consumer_start(p);
+    if (job->rc < 0)
+        gnsq_last_error(job->detail, sizeof(job->detail));
 }
 
 static void start_complete(napi_env env, napi_status status, void *data) {
     start_job_t *job = data;
-    napi_resolve_deferred(env, job->deferred, int_value(env, status == napi_ok ? job->rc : GNSQ_E_INTERNAL));
+    napi_value result = int_value(env, status == napi_ok ? job->rc : GNSQ_E_INTERNAL);
+    if (status == napi_ok && job->rc < 0) { /* [code, detail] */
+        napi_value detail;
+        napi_create_array_with_length(env, 2, &result);
+        napi_set_element(env, result, 0, int_value(env, job->rc));
+        napi_create_string_utf8(env, job->detail, NAPI_AUTO_LENGTH, &detail);
+        napi_set_element(env, result, 1, detail);
+    }
+    napi_resolve_deferred(env, job->deferred, result);
     napi_delete_reference(env, job->handle_ref);
     napi_delete_async_work(env, job->work);
     free(job);
@@ -681,6 +704,7 @@ static napi_value init(napi_env env, napi_value exports) {
         napi_callback fn;
     } fns[] = {
         {"producerNew", producer_new}, {"consumerNew", consumer_new}, {"httpNew", http_new},
+        {"configCheck", config_check},
         {"start", start}, {"notifyFd", notify_fd}, {"poll", poll_events}, {"readBody", read_body},
         {"respond", respond}, {"publish", publish}, {"multipublish", multipublish},
         {"httpRequest", http_request}, {"tokenLo", token_lo}, {"tokenHi", token_hi},
