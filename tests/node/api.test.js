@@ -190,6 +190,30 @@ describe('Consumer', () => {
     assert.equal(exceptions.length, 0);
   });
 
+  test('a failure backs off (RDY 0 for a while) and successes bring RDY back', async () => {
+    const topic = topicName('backoff');
+    await nsqd.fill(topic, 20);
+    const readyCounts = [];
+    let failures = 0;
+    let handled = 0;
+    const consumer = await consume(topic, { maxInFlight: 10, maxBackoffDuration: 0.5 }, () => {
+      handled++;
+      if (failures < 1) {
+        failures++;
+        throw new Error('fail once');
+      }
+    }, () => handled >= 1, 'the first message');
+    consumer.on('exception', () => {});
+    // sample RDY while it backs off and recovers
+    await until(() => {
+      readyCounts.push(consumer.totalReadyCount);
+      return handled >= 21;
+    }, 'every message handled after the backoff');
+    await consumer.close({ drain: true });
+    assert.ok(readyCounts.includes(0), `RDY 0 during the backoff: ${readyCounts.slice(0, 20)}`);
+    assert.ok(readyCounts.some((r) => r > 1), 'RDY back above 1 after it');
+  });
+
   test('two nsqd with maxInFlight 1: both deliver', async () => {
     const other = await Server.start('nsqd');
     try {
