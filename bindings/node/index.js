@@ -272,7 +272,7 @@ class Producer extends EventEmitter {
     this._state = 'init';
     this._source = null;
     this._pending = new Map(); // token key -> {resolve, reject} of a publish awaiting its PUBLISHED event
-    this._burst = false; // a publish was made in this tick: the next ones do not wait
+    this._unobserved = 0; // publish Promises nobody has awaited (then) yet
     this._connectedWaiters = [];
     this._closed = null;
     this._responseEvents = null;
@@ -310,7 +310,8 @@ class Producer extends EventEmitter {
     try {
       const data = asBody(body);
       const defer = options.defer ? Math.trunc(options.defer) : 0;
-      return this._send((wait) => addon.publish(this._handle(), topic, data, defer, wait, 0), options.timeout);
+      return this._observed(this._send((wait) => addon.publish(this._handle(), topic, data, defer, wait, 0),
+        options.timeout));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -320,7 +321,8 @@ class Producer extends EventEmitter {
   multipublish(topic, bodies, options = {}) {
     try {
       const data = Array.from(bodies, asBody);
-      return this._send((wait) => addon.multipublish(this._handle(), topic, data, wait, 0), options.timeout);
+      return this._observed(this._send((wait) => addon.multipublish(this._handle(), topic, data, wait, 0),
+        options.timeout));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -345,11 +347,22 @@ class Producer extends EventEmitter {
     return this._source.handle;
   }
 
+  /** How long a publish may wait inside the library for nsqd's answer:
+   * BOUND_US when it is the only one (a sequential `await publish()`: the
+   * answer usually comes within it, and the publish costs no loop turn),
+   * else 0: others are in flight, or publishes were made without awaiting
+   * the earlier ones (Promise.all, a window), and then each one is sent at
+   * once and the answers come back in batches. */
   _waitUs() {
-    if (this._pending.size > 0 || this._burst) return 0;
-    this._burst = true;
-    queueMicrotask(() => { this._burst = false; });
-    return BOUND_US;
+    return this._pending.size > 0 || this._unobserved > 0 ? 0 : BOUND_US;
+  }
+
+  /** promise as a PublishPromise, counted in _unobserved until awaited. */
+  _observed(promise) {
+    this._unobserved++;
+    const tracked = new PublishPromise((resolve, reject) => promise.then(resolve, reject));
+    tracked._producer = this;
+    return tracked;
   }
 
   async _send(call, timeout) {
@@ -426,6 +439,24 @@ class Producer extends EventEmitter {
         default: break;
       }
     }
+  }
+}
+
+/** A publish's Promise: it tells its producer when someone first awaits
+ * it (calls then), which is how the producer tells a sequential publisher
+ * from one with many publishes outstanding (Producer._waitUs). */
+class PublishPromise extends Promise {
+  static get [Symbol.species]() {
+    return Promise;
+  }
+
+  then(onFulfilled, onRejected) {
+    const producer = this._producer;
+    if (producer) {
+      this._producer = null;
+      producer._unobserved--;
+    }
+    return super.then(onFulfilled, onRejected);
   }
 }
 
