@@ -244,8 +244,8 @@ func (c *Consumer) Close() {
 // Drain closes the consumer gracefully: it stops taking messages (CLS to
 // every nsqd, which then sends no more; no reconnects, RDY changes or
 // lookups), lets the handlers finish every message already received,
-// including asynchronous ones answered later, writes their answers out,
-// then closes as Close does. If ctx ends first, the messages received but
+// including asynchronous ones answered later (and one nsqd sends just
+// after its CLOSE_WAIT), writes their answers out, then closes as Close does. If ctx ends first, the messages received but
 // not yet handed to a handler are requeued at once (without backoff), and
 // the consumer is closed with any handler still running abandoned (its
 // message is redelivered by nsqd after msg_timeout); Drain then returns
@@ -273,7 +273,15 @@ func (c *Consumer) Drain(ctx context.Context) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	var err error
-	for !c.drained() {
+	var quietSince time.Time // when every connection last started to look drained
+	for {
+		if !c.drained() {
+			quietSince = time.Time{}
+		} else if quietSince.IsZero() {
+			quietSince = time.Now()
+		} else if time.Since(quietSince) >= drainSettle {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -286,6 +294,13 @@ func (c *Consumer) Drain(ctx context.Context) error {
 	c.Close()
 	return err
 }
+
+// drainSettle is how long a drain waits, once every connection looks
+// drained, for a message nsqd had already taken for a connection when it
+// answered CLS: nsqd writes it after CLOSE_WAIT, on the same stream,
+// moments later; closed under it, it would stay in flight until nsqd's
+// msg_timeout.
+const drainSettle = 25 * time.Millisecond
 
 // drained reports whether every connection has nothing left to answer:
 // nsqd acknowledged CLS and no message received on it is unanswered.

@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -327,4 +328,27 @@ func TestConsumerRedistributesAcrossConnections(t *testing.T) {
 	nsqtest.WaitFor(t, 10*time.Second, "A alone", func() bool { return len(c.Connections()) == 1 })
 	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "FIN "+msgID(1), "RDY 3", "RDY 2", "RDY 4")
 	assert.Equal(t, 4, c.TotalReadyCount())
+}
+
+// nsqd may write a message it had already taken for the connection after
+// its CLOSE_WAIT answer to CLS. Drain must still handle (and answer) it,
+// not close under it: closed, it would stay in flight until msg_timeout.
+func TestDrainHandlesAMessageArrivingJustAfterCloseWait(t *testing.T) {
+	fake := startScriptedNsqd(t)
+	c := startFakeConsumer(t, fake.Addr, bodyHandler, gnsq.ConsumerHooks{}, "max_in_flight", "1")
+	conn := fake.nextConn(t)
+	fake.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1")
+
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		drained <- c.Drain(ctx)
+	}()
+	fake.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1", "CLS")
+	require.NoError(t, conn.Respond("CLOSE_WAIT"))
+	time.Sleep(5 * time.Millisecond) // the point: the message comes a moment after CLOSE_WAIT
+	require.NoError(t, conn.WriteFrame(nsqtest.FrameMessage, testMessage(1, 1, "good")))
+	require.NoError(t, <-drained)
+	assert.Equal(t, []string{"IDENTIFY", "SUB topic ch", "RDY 1", "CLS", "FIN " + msgID(1)}, fake.Commands())
 }
