@@ -233,6 +233,10 @@ static int publish(uint64_t *token, gnsq_producer_t *p, const char *topic, const
 	}
 	if (bound_us >= 0) {
 		pub->token = next_token();
+		/* Its caller does not wait for the answer (wait_us 0): it is written
+		   without a flush of its own, and the connection's flusher writes a
+		   burst of such publishes at once. */
+		pub->flush_later = bound_us == 0;
 		/* With timeout_ms 0 nothing waits for a connection, so with more
 		   than one P the caller may send on its own thread, as a
 		   synchronous publish does (one goroutine hand-off less). */

@@ -107,7 +107,11 @@ func submitPub(pub *C.struct_libgnsq_pub) {
 	// a timeout with the outcome unknown.
 	ctx, cancel := timeoutContext(C.libgnsq_pub_connect_ms(pub))
 	defer cancel()
-	if _, err := o.p.SendAsync(ctx, cmd, func(r *gnsq.Result) { o.completePub(pub, r.Err()) }); err != nil {
+	send := o.p.SendAsync
+	if pub.flush_later != 0 {
+		send = o.p.QueueAsync
+	}
+	if _, err := send(ctx, cmd, func(r *gnsq.Result) { o.completePub(pub, r.Err()) }); err != nil {
 		o.completePub(pub, err)
 	}
 }

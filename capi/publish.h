@@ -23,6 +23,7 @@ struct libgnsq_pub {
 	int64_t defer_ms;
 	int64_t deadline_us; /* CLOCK_MONOTONIC; -1: no limit */
 	int32_t multi;
+	int32_t flush_later; /* nobody waits for the answer: the write may share a flush with others */
 	int32_t finished; /* set once, by the first outcome */
 	size_t n;
 	size_t *lens;

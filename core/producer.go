@@ -271,6 +271,17 @@ func (p *Producer) SendAsync(ctx context.Context, cmd *Command, done func(*Resul
 	return nil, &InvalidArgumentError{Reason: "SendAsync takes PUB, DPUB or MPUB, not " + cmd.Name}
 }
 
+// QueueAsync is SendAsync leaving the write to the connection's flusher,
+// as PublishAsync does: a burst of publishes shares writes. For a caller
+// that does not wait for the answer at once.
+func (p *Producer) QueueAsync(ctx context.Context, cmd *Command, done func(*Result)) (*Result, error) {
+	switch cmd.Name {
+	case "PUB", "DPUB", "MPUB":
+		return p.send(ctx, cmd, done, false)
+	}
+	return nil, &InvalidArgumentError{Reason: "QueueAsync takes PUB, DPUB or MPUB, not " + cmd.Name}
+}
+
 // MultiPublishAsync queues MPUB; see PublishAsync.
 func (p *Producer) MultiPublishAsync(ctx context.Context, topic string, bodies [][]byte, done func(*Result)) (*Result, error) {
 	cmd, err := MultiPublish(topic, bodies)

@@ -414,7 +414,10 @@ int gnsq_producer_publish_async(uint64_t *token, gnsq_producer_t *p, const char 
  * handles are returned at once, never as events. timeout_ms (< 0: no
  * limit) bounds the wait for a connection, as for gnsq_producer_publish();
  * the library waits for it on its own threads, except with timeout_ms 0
- * (no wait): then, with more than one P, the caller sends it itself.
+ * (no wait): then, with more than one P, the caller sends it itself. With
+ * wait_us 0 (the caller does not wait for the answer) the write is left to
+ * the connection's flusher, so that a burst of such publishes shares
+ * write(2) calls.
  */
 int gnsq_producer_publish_bounded(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *body, size_t len, int64_t defer_ms, int wait_us, int timeout_ms);
 
