@@ -37,7 +37,7 @@ OUT="$ROOT/build/bench"
 NSQD="$ROOT/build/bin/nsqd"
 BATCH=5000 # messages per /mpub request (nsqd's --max-body-size is 5 MB)
 
-log() { printf '==> %s\n' "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 mkdir -p "$OUT"
 for prog in consume_bench publish_bench; do
@@ -46,39 +46,15 @@ for prog in consume_bench publish_bench; do
 done
 (cd "$ROOT/bench" && go build -o "$OUT/gobench" ./c/gobench)
 
-free_port() {
-	local port
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-}
-
-TCP=$(free_port)
-HTTP=$(free_port)
 DATA=$(mktemp -d)
 WORK=$(mktemp -d)
-"$NSQD" --tcp-address="127.0.0.1:$TCP" --http-address="127.0.0.1:$HTTP" --broadcast-address=127.0.0.1 \
-	--data-path="$DATA" --mem-queue-size=10000000 --log-level=warn >"$WORK/nsqd.log" 2>&1 &
-NSQD_PID=$!
+NSQD_PID=
 cleanup() {
-	kill -TERM "$NSQD_PID" 2>/dev/null || true
-	wait "$NSQD_PID" 2>/dev/null || true
+	stop_nsqd
 	rm -rf "$DATA" "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 1 300); do
-	curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null 2>&1 && break
-	sleep 0.05
-done
-if ! curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null; then
-	echo "nsqd did not answer on 127.0.0.1:$HTTP; its log:" >&2
-	cat "$WORK/nsqd.log" >&2
-	exit 1
-fi
+start_nsqd "$NSQD" "$DATA" "$WORK/nsqd.log"
 log "nsqd on 127.0.0.1:$TCP (http $HTTP), pid $NSQD_PID"
 
 api() { curl -fsS -X POST "http://127.0.0.1:$HTTP/$1" >/dev/null; }

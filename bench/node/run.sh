@@ -32,7 +32,7 @@ HERE="$ROOT/bench/node"
 NSQD="$ROOT/build/bin/nsqd"
 PKG="$ROOT/bindings/node"
 
-log() { printf '==> %s\n' "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 for f in "$NSQD" "$PKG/index.js" "$PKG/lib/gnsq.node" "$PKG/lib/libgnsq.so.0"; do
 	if [ ! -e "$f" ]; then
@@ -53,20 +53,6 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$LOCK_SHA" ]; then
 fi
 log "node $(node --version), npm $(npm --version); nsqjs $(node -p "require('$HERE/node_modules/nsqjs/package.json').version")"
 
-free_port() {
-	local port
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-}
-
-TCP=$(free_port)
-HTTP=$(free_port)
-while [ "$HTTP" = "$TCP" ]; do HTTP=$(free_port); done
 DATA=$(mktemp -d)
 # The clients load a private copy of the package (its .js files and lib/):
 # every round measures the same build, and a rebuild during the run (which
@@ -80,27 +66,13 @@ libgnsq.so.0 sha256 $(sha256sum "$DATA/pkg/lib/libgnsq.so.0" | cut -c1-12)); \
 git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- bindings/node core capi 2>/dev/null | grep -q . && echo ', with uncommitted changes in bindings/node, core or capi')"
 NSQD_PID=
 cleanup() {
-	if [ -n "$NSQD_PID" ]; then
-		kill -TERM "$NSQD_PID" 2>/dev/null || true
-		wait "$NSQD_PID" 2>/dev/null || true
-	fi
+	stop_nsqd
 	rm -rf "$DATA"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$NSQD" --tcp-address="127.0.0.1:$TCP" --http-address="127.0.0.1:$HTTP" --broadcast-address=127.0.0.1 \
-	--data-path="$DATA/nsqd" --mem-queue-size=10000000 --log-level=warn >"$DATA/nsqd.log" 2>&1 &
-NSQD_PID=$!
-for _ in $(seq 1 300); do
-	curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null 2>&1 && break
-	sleep 0.05
-done
-if ! curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null; then
-	echo "nsqd did not answer on 127.0.0.1:$HTTP; its log:" >&2
-	cat "$DATA/nsqd.log" >&2
-	exit 1
-fi
+start_nsqd "$NSQD" "$DATA/nsqd" "$DATA/nsqd.log"
 log "nsqd $("$NSQD" --version 2>&1 | head -n1 | cut -d' ' -f2) on 127.0.0.1:$TCP (http $HTTP), pid $NSQD_PID, data $DATA"
 
 node "$HERE/bench.js" "127.0.0.1:$TCP" "127.0.0.1:$HTTP" "$NSQD_PID"

@@ -57,7 +57,7 @@ PYTHON=${PYTHON:-python3}
 PINS=(gnsq==1.0.2 gevent==24.11.1 greenlet==3.5.6 zope.event==6.2 zope.interface==8.7
 	blinker==1.9.0 six==1.17.0 urllib3==1.26.20 pynsq==0.9.1 tornado==6.6.1)
 
-log() { printf '==> %s\n' "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 for f in "$NSQD" "$ROOT/bindings/python/gnsq/_lib/libgnsq.so.0"; do
 	if [ ! -e "$f" ]; then
@@ -75,20 +75,6 @@ if [ "$(cat "$VENV/pins" 2>/dev/null)" != "${PINS[*]}" ]; then
 fi
 log "$("$VENV/bin/python" -VV | head -n1); $("$VENV/bin/python" -m pip freeze --disable-pip-version-check | tr '\n' ' ')"
 
-free_port() {
-	local port
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-}
-
-TCP=$(free_port)
-HTTP=$(free_port)
-while [ "$HTTP" = "$TCP" ]; do HTTP=$(free_port); done
 DATA=$(mktemp -d)
 # Our processes load a private copy of the bundled library (GNSQ_LIBRARY):
 # every round measures the same build, and a rebuild during the run (which
@@ -100,27 +86,13 @@ log "library: copy of bindings/python/gnsq/_lib/libgnsq.so.0 (sha256 $(sha256sum
 git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- bindings/python core capi 2>/dev/null | grep -q . && echo ', with uncommitted changes in bindings/python, core or capi')"
 NSQD_PID=
 cleanup() {
-	if [ -n "$NSQD_PID" ]; then
-		kill -TERM "$NSQD_PID" 2>/dev/null || true
-		wait "$NSQD_PID" 2>/dev/null || true
-	fi
+	stop_nsqd
 	rm -rf "$DATA"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$NSQD" --tcp-address="127.0.0.1:$TCP" --http-address="127.0.0.1:$HTTP" --broadcast-address=127.0.0.1 \
-	--data-path="$DATA/nsqd" --mem-queue-size=10000000 --log-level=warn >"$DATA/nsqd.log" 2>&1 &
-NSQD_PID=$!
-for _ in $(seq 1 300); do
-	curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null 2>&1 && break
-	sleep 0.05
-done
-if ! curl -fs "http://127.0.0.1:$HTTP/ping" >/dev/null; then
-	echo "nsqd did not answer on 127.0.0.1:$HTTP; its log:" >&2
-	cat "$DATA/nsqd.log" >&2
-	exit 1
-fi
+start_nsqd "$NSQD" "$DATA/nsqd" "$DATA/nsqd.log"
 log "nsqd v1.3.0 on 127.0.0.1:$TCP (http $HTTP), pid $NSQD_PID, data $DATA"
 
 BW="$BUILD/bin/bench_writer"
