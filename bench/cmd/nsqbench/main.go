@@ -10,7 +10,9 @@
 //
 // Every measurement uses a fresh topic, is checked against nsqd's /stats
 // and is repeated -rounds times, the clients taking turns within each
-// round. The results are printed as Markdown tables.
+// round. The results are printed as Markdown tables, and a full run also
+// writes them as a bar chart to the repository's docs/benchmarks.svg
+// (-svg file to write it elsewhere, -svg none for no chart).
 package main
 
 import (
@@ -62,6 +64,7 @@ type options struct {
 	cpuProfile            string
 	metrics               string
 	timeout               time.Duration
+	svg                   string
 }
 
 func main() {
@@ -86,6 +89,7 @@ func run() int {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each of OUR phases to `prefix`.<metric>.r<round>.pprof")
 	flag.StringVar(&o.metrics, "metrics", "mpub,pub,pubasync,sub", "comma-separated metrics to run (mpub, pub, pubasync, sub)")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "abort (and stop nsqd) when the whole run takes longer")
+	flag.StringVar(&o.svg, "svg", "auto", "write a bar chart of the results (SVG) to `file`; auto: the repository's docs/benchmarks.svg after a full run (all metrics, not -quick), none: no chart")
 	quick := flag.Bool("quick", false, "smoke test: small -n/-m/-sub-n, 2 rounds, no warm-up (explicit flags still win)")
 	flag.Parse()
 
@@ -125,6 +129,20 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nsqbench:", err)
 		return 2
+	}
+	// The chart's path is settled before the run, so a bad one fails fast.
+	svgPath := o.svg
+	switch svgPath {
+	case "none", "":
+		svgPath = ""
+	case "auto":
+		svgPath = ""
+		if !*quick && len(metrics) == len(allMetrics(&o)) {
+			if svgPath, err = defaultSVGPath(); err != nil {
+				fmt.Fprintln(os.Stderr, "nsqbench:", err)
+				return 2
+			}
+		}
 	}
 
 	nsqd, err := startNsqd(o.nsqdBin)
@@ -184,7 +202,15 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "nsqbench: FAILED:", err)
 		return 1
 	}
-	printReport(os.Stdout, &o, metrics, results)
+	info := collectRunInfo(o.nsqdBin)
+	printReport(os.Stdout, &o, metrics, results, info)
+	if svgPath != "" {
+		if err := writeSVG(svgPath, &o, metrics, results, info); err != nil {
+			fmt.Fprintln(os.Stderr, "nsqbench: chart:", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "chart written to %s\n", svgPath)
+	}
 	return 0
 }
 

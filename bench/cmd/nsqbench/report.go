@@ -1,14 +1,76 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// runInfo describes the run for the report and the chart.
+type runInfo struct {
+	machine  string // CPUs, CPU model, OS/arch, GOMAXPROCS
+	versions string // nsqd, go-nsq, Go
+	date     string
+}
+
+func collectRunInfo(nsqdBin string) runInfo {
+	machine := fmt.Sprintf("%d CPUs", runtime.NumCPU())
+	if model := cpuModel(); model != "" {
+		machine += " (" + model + ")"
+	}
+	machine += fmt.Sprintf(", %s/%s, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	nsqdVersion := "nsqd (version unknown)"
+	if out, err := exec.Command(nsqdBin, "--version").Output(); err == nil {
+		// "nsqd v1.3.0 (built w/go1.26.8)"
+		if f := strings.Fields(string(out)); len(f) >= 2 && f[0] == "nsqd" {
+			nsqdVersion = "nsqd " + f[1]
+		}
+	}
+	return runInfo{
+		machine:  machine,
+		versions: fmt.Sprintf("%s, go-nsq %s, %s", nsqdVersion, goNSQVersion(), runtime.Version()),
+		date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+	}
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo, or "".
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// goNSQVersion is the go-nsq version this program was built with.
+func goNSQVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/nsqio/go-nsq" {
+				if d.Replace != nil {
+					d = d.Replace
+				}
+				return d.Version
+			}
+		}
+	}
+	return "v1.1.0" // bench/go.mod's
+}
 
 // spread is the median and range of a set of values.
 type spread struct{ med, min, max float64 }
@@ -81,7 +143,7 @@ func ratioCell(ours, other []phaseResult) string {
 	return fmt.Sprintf("**%.2fx** (%.2f–%.2f)", r, s.min, s.max)
 }
 
-func printReport(w io.Writer, o *options, metrics []metric, res samples) {
+func printReport(w io.Writer, o *options, metrics []metric, res samples, info runInfo) {
 	var pubs, subs []metric
 	for _, m := range metrics {
 		if m.kind == kindSub {
@@ -90,9 +152,8 @@ func printReport(w io.Writer, o *options, metrics []metric, res samples) {
 			pubs = append(pubs, m)
 		}
 	}
-	header := fmt.Sprintf("%s, GOMAXPROCS %d, %s %s/%s, %d rounds (+%d warm-up)",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		o.rounds, o.warmup)
+	header := fmt.Sprintf("%s; %s; %s; %d rounds (+%d warm-up)",
+		info.date, info.machine, info.versions, o.rounds, o.warmup)
 	if len(pubs) > 0 {
 		fmt.Fprintf(w, "\n## Publish throughput (msg/s)\n\n")
 		fmt.Fprintf(w, "%s; N=%d (MPUB), M=%d (PUB); bench_writer -runfor=%s with %d connection(s)\n\n",
@@ -126,7 +187,7 @@ func printReport(w io.Writer, o *options, metrics []metric, res samples) {
 // printTable prints one Markdown table of metrics, tool being nsqd's own
 // benchmark program for them.
 func printTable(w io.Writer, metrics []metric, res samples, tool string) {
-	fmt.Fprintf(w, "| Metric | %s | go-nsq v1.1.0 | ours | ours / %s | ours / go-nsq |\n", tool, tool)
+	fmt.Fprintf(w, "| Metric | %s | go-nsq %s | ours | ours / %s | ours / go-nsq |\n", tool, goNSQVersion(), tool)
 	fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|\n")
 	for _, m := range metrics {
 		r := res[m.key]
