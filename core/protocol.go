@@ -1,6 +1,7 @@
 package gnsq
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -82,18 +83,18 @@ type Frame struct {
 // ReadFrame reads one frame ([u32 size][u32 type][data]) from r. A size
 // below 4 or above maxSize is a *ProtocolError and nothing is allocated for it.
 func ReadFrame(r io.Reader, maxSize int) (Frame, error) {
-	var hdr [8]byte
-	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+	size, err := readUint32(r)
+	if err != nil {
 		return Frame{}, err
 	}
-	size := binary.BigEndian.Uint32(hdr[:4])
 	if size < 4 || uint64(size) > uint64(maxSize) {
 		return Frame{}, &ProtocolError{Reason: fmt.Sprintf("invalid frame size %d (limit %d)", size, maxSize)}
 	}
-	if _, err := io.ReadFull(r, hdr[4:8]); err != nil {
+	typ, err := readUint32(r)
+	if err != nil {
 		return Frame{}, unexpectedEOF(err)
 	}
-	frameType := int32(binary.BigEndian.Uint32(hdr[4:8]))
+	frameType := int32(typ)
 	if frameType != FrameTypeResponse && frameType != FrameTypeError && frameType != FrameTypeMessage {
 		return Frame{}, &ProtocolError{Reason: fmt.Sprintf("unknown frame type %d", frameType)}
 	}
@@ -102,6 +103,30 @@ func ReadFrame(r io.Reader, maxSize int) (Frame, error) {
 		return Frame{}, unexpectedEOF(err)
 	}
 	return Frame{Type: frameType, Data: data}, nil
+}
+
+// readUint32 reads a big-endian uint32 as io.ReadFull would (io.EOF if no
+// byte came, io.ErrUnexpectedEOF if some did). From a *bufio.Reader (every
+// connection reads through one) it reads in place: a local array handed to
+// an io.Reader would escape, one allocation per frame.
+func readUint32(r io.Reader) (uint32, error) {
+	if br, ok := r.(*bufio.Reader); ok {
+		b, err := br.Peek(4)
+		if err != nil {
+			if err == io.EOF && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		v := binary.BigEndian.Uint32(b)
+		_, _ = br.Discard(4) // cannot fail: the 4 bytes are buffered
+		return v, nil
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(b[:]), nil
 }
 
 // unexpectedEOF turns an EOF inside a frame into io.ErrUnexpectedEOF.

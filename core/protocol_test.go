@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -182,6 +183,13 @@ func TestServerErrorFatality(t *testing.T) {
 	assert.False(t, errors.Is(gnsq.ErrFinFailed, gnsq.ErrReqFailed))
 }
 
+// readerKinds: ReadFrame reads the header in place from a *bufio.Reader
+// and through io.ReadFull from any other reader; both must behave alike.
+var readerKinds = map[string]func([]byte) io.Reader{
+	"plain": func(b []byte) io.Reader { return bytes.NewReader(b) },
+	"bufio": func(b []byte) io.Reader { return bufio.NewReader(bytes.NewReader(b)) },
+}
+
 func TestReadFrameHostile(t *testing.T) {
 	for name, raw := range map[string][]byte{
 		"size below 4":       {0, 0, 0, 3, 0, 0, 0, 0},
@@ -190,15 +198,22 @@ func TestReadFrameHostile(t *testing.T) {
 		"huge size":          {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0},
 		"unknown frame type": frame(7, "x"),
 	} {
-		_, err := gnsq.ReadFrame(bytes.NewReader(raw), 1<<20)
-		var pe *gnsq.ProtocolError
-		assert.ErrorAs(t, err, &pe, name)
+		for kind, wrap := range readerKinds {
+			_, err := gnsq.ReadFrame(wrap(raw), 1<<20)
+			var pe *gnsq.ProtocolError
+			assert.ErrorAs(t, err, &pe, "%s, %s", name, kind)
+		}
 	}
-	// Truncated frames end in io.ErrUnexpectedEOF, never a short frame.
+	// Truncated frames end in io.ErrUnexpectedEOF, never a short frame; no
+	// byte at all is io.EOF (the header is read in place from a bufio.Reader).
 	full := frame(gnsq.FrameTypeResponse, "hello")
-	for n := 5; n < len(full); n++ {
-		_, err := gnsq.ReadFrame(bytes.NewReader(full[:n]), 1<<20)
-		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "cut at %d", n)
+	for kind, wrap := range readerKinds {
+		_, err := gnsq.ReadFrame(wrap(nil), 1<<20)
+		assert.Equal(t, io.EOF, err, kind)
+		for n := 1; n < len(full); n++ {
+			_, err := gnsq.ReadFrame(wrap(full[:n]), 1<<20)
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "%s, cut at %d", kind, n)
+		}
 	}
 	// A message frame shorter than its 26-byte header.
 	_, err := gnsq.DecodeMessage(make([]byte, 25))
