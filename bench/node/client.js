@@ -76,13 +76,13 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 
 // ---- consume ------------------------------------------------------------------
 
-async function consumeOurs() {
+/** Counts consumed messages: state records when the first and the
+ * COUNT-th came (wall and CPU time); finished resolves at the COUNT-th. */
+function messageCounter() {
   const state = { n: 0, first: 0, end: 0, c0: 0, c1: 0 };
   let done;
   const finished = new Promise((resolve) => { done = resolve; });
-  const consumer = new lib.Consumer(TOPIC, 'bench', { nsqdTcpAddresses: [NSQD], maxInFlight: MAX_IN_FLIGHT });
-  consumer.on('error', (error) => fail(`consumer error: ${error.stack || error}`));
-  consumer.on('message', () => { // a plain return finishes the message
+  const count = () => {
     const n = ++state.n;
     if (n === 1) {
       state.first = now();
@@ -93,7 +93,15 @@ async function consumeOurs() {
       state.c1 = cpu();
       done();
     }
-  });
+  };
+  return { state, finished, count };
+}
+
+async function consumeOurs() {
+  const { state, finished, count } = messageCounter();
+  const consumer = new lib.Consumer(TOPIC, 'bench', { nsqdTcpAddresses: [NSQD], maxInFlight: MAX_IN_FLIGHT });
+  consumer.on('error', (error) => fail(`consumer error: ${error.stack || error}`));
+  consumer.on('message', count); // a plain return finishes the message
   const t0 = now();
   await consumer.start();
   await withTimeout(finished, state);
@@ -103,23 +111,12 @@ async function consumeOurs() {
 }
 
 async function consumeNsqjs() {
-  const state = { n: 0, first: 0, end: 0, c0: 0, c1: 0 };
-  let done;
-  const finished = new Promise((resolve) => { done = resolve; });
+  const { state, finished, count } = messageCounter();
   const reader = new lib.Reader(TOPIC, 'bench', { nsqdTCPAddresses: [NSQD], maxInFlight: MAX_IN_FLIGHT });
   reader.on('error', (error) => fail(`reader error: ${error.stack || error}`));
   reader.on('message', (msg) => {
     msg.finish();
-    const n = ++state.n;
-    if (n === 1) {
-      state.first = now();
-      state.c0 = cpu();
-    }
-    if (n === COUNT) {
-      state.end = now();
-      state.c1 = cpu();
-      done();
-    }
+    count();
   });
   const t0 = now();
   reader.connect();
