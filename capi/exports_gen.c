@@ -231,6 +231,12 @@ int gnsq_producer_publish_async(uint64_t *token, gnsq_producer_t *p, const char 
 	return gnsqgo_producer_publish_async(token, p, topic, body, len, defer_ms, wait_ms);
 }
 
+extern int gnsqgo_producer_publish_batch(uint64_t *tokens, gnsq_producer_t *p, const gnsq_publish_t *pubs, size_t n);
+int gnsq_producer_publish_batch(uint64_t *tokens, gnsq_producer_t *p, const gnsq_publish_t *pubs, size_t n) {
+	LIBGNSQ_GUARD_FORK();
+	return gnsqgo_producer_publish_batch(tokens, p, pubs, n);
+}
+
 extern int gnsqgo_producer_set_callback(gnsq_producer_t *p, int event_type, gnsq_callback_t cb, void *closure);
 int gnsq_producer_set_callback(gnsq_producer_t *p, int event_type, gnsq_callback_t cb, void *closure) {
 	LIBGNSQ_GUARD_FORK();

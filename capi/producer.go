@@ -128,15 +128,18 @@ func body(ptr unsafe.Pointer, n C.size_t) ([]byte, error) {
 	return C.GoBytes(ptr, C.int(n)), nil
 }
 
-// publishedEvent reports an async publish's outcome.
+// published returns the callback that reports an async publish's outcome.
 func (o *producerObj) published(token uint64) func(*gnsq.Result) {
-	return func(r *gnsq.Result) {
-		ev := event{typ: C.GNSQ_EV_PUBLISHED, token: token}
-		if err := r.Err(); err != nil {
-			ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
-		}
-		o.q.push(ev)
+	return func(r *gnsq.Result) { o.pushPublished(token, r.Err()) }
+}
+
+// pushPublished queues the GNSQ_EV_PUBLISHED event of token (err nil: OK).
+func (o *producerObj) pushPublished(token uint64, err error) {
+	ev := event{typ: C.GNSQ_EV_PUBLISHED, token: token}
+	if err != nil {
+		ev.code, ev.data = int32(codeOf(err)), []byte(err.Error())
 	}
+	o.q.push(ev)
 }
 
 //export gnsqgo_producer_publish_async
@@ -184,6 +187,62 @@ func gnsqgo_producer_multipublish_async(token *C.uint64_t, p *C.gnsq_producer_t,
 		return fail(err)
 	}
 	*token = C.uint64_t(tok)
+	return C.GNSQ_OK
+}
+
+//export gnsqgo_producer_publish_batch
+func gnsqgo_producer_publish_batch(tokens *C.uint64_t, p *C.gnsq_producer_t, pubs *C.gnsq_publish_t, n C.size_t) (rc C.int) {
+	defer recoverInto(&rc)
+	o, rc := producerOf(p)
+	if rc != C.GNSQ_OK || n == 0 {
+		return rc
+	}
+	if tokens == nil || pubs == nil {
+		return failCode(C.GNSQ_E_INVALID_ARG, "tokens or pubs is NULL")
+	}
+	if uint64(n) > maxBodies/uint64(unsafe.Sizeof(*pubs)) {
+		return failCode(C.GNSQ_E_INVALID_ARG, "too many publishes")
+	}
+	items := unsafe.Slice(pubs, int(n))
+	total := uint64(0)
+	for i := range items {
+		if items[i].topic == nil {
+			return failCode(C.GNSQ_E_INVALID_ARG, "publish %d: topic is NULL", i)
+		}
+		if items[i].body == nil && items[i].len > 0 {
+			return failCode(C.GNSQ_E_INVALID_ARG, "publish %d: body is NULL", i)
+		}
+		if total += uint64(items[i].len); total > maxBodies {
+			return failCode(C.GNSQ_E_INVALID_ARG, "bodies larger than 2 GiB in all cannot be published")
+		}
+	}
+	// As for a synchronous publish (publish.go): a close waits for the
+	// batch, so that every event of it comes before GNSQ_EV_CLOSED.
+	o.submitting.RLock()
+	defer o.submitting.RUnlock()
+	if o.closed.Load() {
+		return failCode(C.GNSQ_E_CLOSED, "producer closed")
+	}
+	noWait, cancel := timeoutContext(0)
+	defer cancel()
+	out := unsafe.Slice(tokens, int(n))
+	topic := ""
+	var lastTopic *C.char
+	for i := range items {
+		it := &items[i]
+		if it.topic != lastTopic { // a run of publishes to one topic converts it once
+			topic, lastTopic = C.GoString(it.topic), it.topic
+		}
+		tok := o.q.nextToken()
+		out[i] = C.uint64_t(tok)
+		cmd, err := gnsq.PublishOrDefer(topic, time.Duration(it.defer_ms)*time.Millisecond, C.GoBytes(it.body, C.int(it.len)))
+		if err == nil {
+			_, err = o.p.QueueAsync(noWait, cmd, o.published(tok))
+		}
+		if err != nil {
+			o.pushPublished(tok, err)
+		}
+	}
 	return C.GNSQ_OK
 }
 

@@ -179,6 +179,14 @@ typedef struct gnsq_event {
 /** gnsq's Producer: publishes to one or more nsqd over TCP. */
 typedef struct gnsq_producer gnsq_producer_t;
 
+/** One publish of gnsq_producer_publish_batch(), 32 bytes, fixed layout. */
+typedef struct gnsq_publish {
+    const char *topic;  /*  0 */
+    const void *body;   /*  8: len bytes, copied */
+    size_t len;         /* 16 */
+    int64_t defer_ms;   /* 24: > 0 sends a DPUB */
+} gnsq_publish_t;
+
 /** gnsq's Consumer: reads topic/channel from nsqd found directly and/or through nsqlookupd. */
 typedef struct gnsq_consumer gnsq_consumer_t;
 
@@ -431,6 +439,26 @@ int gnsq_producer_multipublish_bounded(uint64_t *token, gnsq_producer_t *p, cons
 
 /** gnsq_producer_publish_async() for an MPUB of n bodies. */
 int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const char *topic, const void *const *bodies, const size_t *lens, size_t n, int wait_ms);
+
+/**
+ * Sends the n publishes of pubs, in order, in one call and without
+ * blocking: for an event loop that has many publishes ready at once (the
+ * Node binding sends those made in one tick with it). Nothing waits for
+ * a connection or an answer, and the writes are left to the connection's
+ * flusher, so the n publishes share write(2) calls.
+ *
+ * Returns GNSQ_OK with tokens[i] set for each pubs[i] (tokens holds n
+ * entries); then exactly one GNSQ_EV_PUBLISHED event per publish follows,
+ * with its token and code 0 (nsqd said OK) or the error. That includes a
+ * publish refused before it was sent: GNSQ_E_INVALID_ARG for a bad topic
+ * or an empty body, GNSQ_E_NO_CONNECTIONS when no nsqd is connected
+ * (retry it, e.g. with gnsq_producer_publish_bounded() and a timeout).
+ * Otherwise nothing was sent and no event follows: GNSQ_E_INVALID_ARG
+ * (tokens or pubs NULL with n > 0, a NULL topic, a NULL body with len > 0,
+ * 2 GiB or more in all), GNSQ_E_INVALID_HANDLE, GNSQ_E_CLOSED. n 0 does
+ * nothing. The GNSQ_EV_PUBLISHED events must not be masked out.
+ */
+int gnsq_producer_publish_batch(uint64_t *tokens, gnsq_producer_t *p, const gnsq_publish_t *pubs, size_t n);
 
 /**
  * Copies up to max queued events into evs and their data into buf

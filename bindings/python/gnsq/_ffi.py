@@ -64,6 +64,7 @@ SIGNATURES = {
     "gnsq_producer_publish_bounded": (c_int, [_P(c_uint64), c_void_p, c_char_p, c_void_p, c_size_t, c_int64, c_int, c_int]),
     "gnsq_producer_multipublish_bounded": (c_int, [_P(c_uint64), c_void_p, c_char_p, c_void_p, c_void_p, c_size_t, c_int, c_int]),
     "gnsq_producer_multipublish_async": (c_int, [_P(c_uint64), c_void_p, c_char_p, c_void_p, c_void_p, c_size_t, c_int]),
+    "gnsq_producer_publish_batch": (c_int, [_P(c_uint64), c_void_p, c_void_p, c_size_t]),
     "gnsq_producer_poll": (c_int, [c_void_p, c_void_p, c_int, c_int, c_void_p, c_size_t]),
     "gnsq_producer_set_callback": (c_int, [c_void_p, c_int, c_void_p, c_void_p]),
     "gnsq_producer_dispatch": (c_int, [c_void_p, c_int]),

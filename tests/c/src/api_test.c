@@ -162,6 +162,7 @@ static void test_bad_handles(void) {
     CHECK_RC(gnsq_producer_start(NULL), GNSQ_E_INVALID_HANDLE);
     CHECK_RC(gnsq_producer_start(garbage), GNSQ_E_INVALID_HANDLE);
     CHECK_RC(gnsq_producer_publish(garbage, "t", "x", 1, 0, 100), GNSQ_E_INVALID_HANDLE);
+    CHECK_RC(gnsq_producer_publish_batch(NULL, garbage, NULL, 0), GNSQ_E_INVALID_HANDLE);
     CHECK_RC(gnsq_producer_poll(garbage, &ev, 1, 0, buf, sizeof buf), GNSQ_E_INVALID_HANDLE);
     CHECK_RC(gnsq_producer_notify_fd(&fd, garbage), GNSQ_E_INVALID_HANDLE);
     CHECK_RC(gnsq_producer_close(garbage, 0), GNSQ_E_INVALID_HANDLE);
@@ -412,6 +413,10 @@ static void test_use_after_close(void) {
     CHECK_RC(gnsq_producer_multipublish(p, "t", NULL, NULL, 0, 100), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_producer_publish_async(&token, p, "t", "x", 1, 0, 100), GNSQ_E_CLOSED);
     CHECK_RC(gnsq_producer_multipublish_async(&token, p, "t", NULL, NULL, 0, 100), GNSQ_E_CLOSED);
+    {
+        gnsq_publish_t one = {"t", "x", 1, 0};
+        CHECK_RC(gnsq_producer_publish_batch(&token, p, &one, 1), GNSQ_E_CLOSED);
+    }
     CHECK_RC(gnsq_producer_notify_fd(&fd, p), GNSQ_OK); /* valid until free, like every handle kind's */
     CHECK_RC(gnsq_producer_set_event_mask(p, 0), GNSQ_E_CLOSED);
     /* Poll hands out what was queued, ending with CLOSED, then the error. */
@@ -1083,6 +1088,109 @@ static void test_bounded_publish(void) {
     CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
 }
 
+/* Polls until the PUBLISHED events of all n tokens came, each once (10 s
+   at most), storing their codes; fails on a PUBLISHED event of another
+   token. */
+static void await_batch_events(gnsq_producer_t *p, const uint64_t *tokens, int *codes, size_t n) {
+    gnsq_event_t ev;
+    uint8_t buf[4096];
+    struct timespec t0;
+    size_t seen = 0, i;
+    for (i = 0; i < n; i++) codes[i] = 1; /* not seen */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (seen < n && elapsed_ms(&t0) < 10000) {
+        int got = gnsq_producer_poll(p, &ev, 1, 100, buf, sizeof buf);
+        CHECK(got >= 0);
+        if (got == 0 || ev.type != GNSQ_EV_PUBLISHED) continue;
+        for (i = 0; i < n && tokens[i] != ev.token; i++) {
+        }
+        CHECK(i < n);         /* a token of this batch */
+        CHECK(codes[i] == 1); /* once */
+        codes[i] = ev.code;
+        seen++;
+    }
+    CHECK(seen == n);
+}
+
+static void test_publish_batch(void) {
+    gnsq_producer_t *p = started_producer();
+    gnsq_consumer_t *c;
+    const char *dead[] = {"127.0.0.1:1"};
+    char topic[64];
+    uint64_t tokens[6];
+    int codes[6], n, i, got = 0;
+    gnsq_event_t evs[16];
+    uint8_t buf[4096];
+    char order[8] = {0};
+    unique_topic(topic, sizeof topic, "capi_batch");
+    {
+        /* Every publish gets its own event, the refused ones included. */
+        gnsq_publish_t pubs[6] = {
+            {topic, "b0", 2, 0}, {topic, "", 0, 0}, {"bad topic!", "x", 1, 0},
+            {topic, "b1", 2, 0}, {topic, "d2", 2, 1}, {topic, "b3", 2, 0},
+        };
+        static const int want[6] = {GNSQ_OK, GNSQ_E_INVALID_ARG, GNSQ_E_INVALID_ARG, GNSQ_OK, GNSQ_OK, GNSQ_OK};
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, pubs, 6), GNSQ_OK);
+        for (i = 1; i < 6; i++) CHECK(tokens[i] != tokens[i - 1] && tokens[i] != 0);
+        await_batch_events(p, tokens, codes, 6);
+        for (i = 0; i < 6; i++) CHECK_RC(codes[i], want[i]);
+    }
+    /* What was sent arrives once, the PUBs in the order given (the DPUB
+       after its delay). */
+    c = started_consumer(topic, "10");
+    while (got < 4) {
+        n = gnsq_consumer_poll(c, evs, 16, 5000, buf, sizeof buf);
+        CHECK(n > 0);
+        for (i = 0; i < n; i++) {
+            gnsq_response_t r = {evs[i].token, GNSQ_RESP_FINISH, 0, 0, 0, 0};
+            if (evs[i].type != GNSQ_EV_MESSAGE) continue;
+            CHECK(evs[i].data_len == 2 && got < 4);
+            order[got++] = (char)buf[evs[i].data_offset + 1];
+            CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
+        }
+    }
+    CHECK(strchr(order, '2') != NULL);
+    {
+        char pubs_only[4] = {0};
+        for (i = 0, n = 0; i < 4; i++)
+            if (order[i] != '2') pubs_only[n++] = order[i];
+        CHECK(strcmp(pubs_only, "013") == 0);
+    }
+    CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+    CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+
+    /* Refused as a whole: nothing sent, no event (the next batch's event
+       is the first PUBLISHED one that comes). */
+    {
+        gnsq_publish_t no_topic = {NULL, "x", 1, 0}, no_body = {topic, NULL, 1, 0}, ok = {topic, "x", 1, 0};
+        gnsq_publish_t mixed[2] = {{topic, "x", 1, 0}, {NULL, "x", 1, 0}};
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, NULL, 0), GNSQ_OK);
+        CHECK_RC(gnsq_producer_publish_batch(NULL, p, &ok, 1), GNSQ_E_INVALID_ARG);
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, NULL, 1), GNSQ_E_INVALID_ARG);
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, &no_topic, 1), GNSQ_E_INVALID_ARG);
+        CHECK(last_error_contains("topic is NULL"));
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, &no_body, 1), GNSQ_E_INVALID_ARG);
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, mixed, 2), GNSQ_E_INVALID_ARG);
+        CHECK(last_error_contains("publish 1"));
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, &ok, 1), GNSQ_OK);
+        await_batch_events(p, tokens, codes, 1);
+        CHECK_RC(codes[0], GNSQ_OK);
+    }
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+
+    /* No connection: never waited for, each publish's event says so. */
+    CHECK_RC(gnsq_producer_new(&p, dead, 1, NULL), GNSQ_OK);
+    CHECK_RC(gnsq_producer_start(p), GNSQ_OK);
+    {
+        gnsq_publish_t two[2] = {{"t", "x", 1, 0}, {"t", "y", 1, 0}};
+        CHECK_RC(gnsq_producer_publish_batch(tokens, p, two, 2), GNSQ_OK);
+        await_batch_events(p, tokens, codes, 2);
+        CHECK_RC(codes[0], GNSQ_E_NO_CONNECTIONS);
+        CHECK_RC(codes[1], GNSQ_E_NO_CONNECTIONS);
+    }
+    CHECK_RC(gnsq_producer_free(p), GNSQ_OK);
+}
+
 /* ---- close without waiting ---------------------------------------------- */
 
 struct async_close_state {
@@ -1253,6 +1361,7 @@ int main(int argc, char **argv) {
         {"blocking_waits", test_blocking_waits},
         {"close_async", test_close_async},
         {"bounded_publish", test_bounded_publish},
+        {"publish_batch", test_publish_batch},
         {"consumer_state", test_consumer_state},
         {"drain", test_drain},
     };
