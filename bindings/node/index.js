@@ -271,8 +271,10 @@ class Producer extends EventEmitter {
     this._config = configPairs(this.options, PRODUCER_OWN, { logLevel: 'warn' });
     this._state = 'init';
     this._source = null;
-    this._pending = new Map(); // token key -> {resolve, reject} of a publish awaiting its PUBLISHED event
-    this._unobserved = 0; // publish Promises nobody has awaited (then) yet
+    this._pending = new Map(); // token key -> {settle(code, detail), fail(error)} awaiting its PUBLISHED event
+    this._queue = []; // publishes made in this tick, sent together by _flush
+    this._flush = this._flush.bind(this);
+    this._tokens = Buffer.alloc(8 * 128); // publishBatch's tokens (grown as needed)
     this._connectedWaiters = [];
     this._closed = null;
     this._responseEvents = null;
@@ -293,7 +295,7 @@ class Producer extends EventEmitter {
     this._closed = new Promise((resolve) => { closedResolve = resolve; });
     this._source = new EventSource(handle, 128, 64 * 1024, (s, n) => this._onEvents(s, n), () => {
       this._state = 'closed';
-      for (const { reject } of this._pending.values()) reject(closedError('the producer'));
+      for (const waiter of this._pending.values()) waiter.fail(closedError('the producer'));
       this._pending.clear();
       this._wakeConnected();
       closedResolve();
@@ -308,10 +310,8 @@ class Producer extends EventEmitter {
    * connection. Resolves once nsqd said OK. */
   publish(topic, body, options = {}) {
     try {
-      const data = asBody(body);
       const defer = options.defer ? Math.trunc(options.defer) : 0;
-      return this._observed(this._send((wait) => addon.publish(this._handle(), topic, data, defer, wait, 0),
-        options.timeout));
+      return this._enqueue(topic, asBody(body), defer, false, options.timeout);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -320,9 +320,7 @@ class Producer extends EventEmitter {
   /** Publishes bodies in one MPUB. */
   multipublish(topic, bodies, options = {}) {
     try {
-      const data = Array.from(bodies, asBody);
-      return this._observed(this._send((wait) => addon.multipublish(this._handle(), topic, data, wait, 0),
-        options.timeout));
+      return this._enqueue(topic, Array.from(bodies, asBody), 0, true, options.timeout);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -335,6 +333,7 @@ class Producer extends EventEmitter {
       return;
     }
     if (this._state === 'running') {
+      this._flush(); // what was published before close() goes out first
       this._state = 'closing';
       check(addon.closeAsync(this._source.handle));
     }
@@ -347,33 +346,86 @@ class Producer extends EventEmitter {
     return this._source.handle;
   }
 
-  /** How long a publish may wait inside the library for nsqd's answer:
-   * BOUND_US when it is the only one (a sequential `await publish()`: the
-   * answer usually comes within it, and the publish costs no loop turn),
-   * else 0: others are in flight, or publishes were made without awaiting
-   * the earlier ones (Promise.all, a window), and then each one is sent at
-   * once and the answers come back in batches. */
-  _waitUs() {
-    return this._pending.size > 0 || this._unobserved > 0 ? 0 : BOUND_US;
-  }
-
-  /** promise as a PublishPromise, counted in _unobserved until awaited. */
-  _observed(promise) {
-    this._unobserved++;
-    const tracked = new PublishPromise((resolve, reject) => promise.then(resolve, reject));
-    tracked._producer = this;
-    return tracked;
-  }
-
-  async _send(call, timeout) {
+  /** Queues a publish for _flush, at the end of this tick: the publishes
+   * made in one tick (a window of them, Promise.all) go out in one call. */
+  _enqueue(topic, data, defer, multi, timeout) {
+    this._handle(); // refuses at once when closed
     const deadline = timeout === undefined || timeout === null ? Infinity : Date.now() + timeout;
+    const item = new QueuedPublish(this, topic, data, defer, multi, deadline);
+    const promise = new Promise((resolve, reject) => {
+      item.resolve = resolve;
+      item.fail = reject;
+    });
+    if (this._queue.push(item) === 1) process.nextTick(this._flush);
+    return promise;
+  }
+
+  /** Sends the queued publishes in order: runs of single publishes in one
+   * publishBatch call each (one alone by _sendOne, which may wait briefly
+   * for its answer), an MPUB by _sendOne. */
+  _flush() {
+    const queue = this._queue;
+    if (queue.length === 0) return;
+    this._queue = [];
+    let run = 0;
+    for (let i = 0; i <= queue.length; i++) {
+      if (i < queue.length && !queue[i].multi) continue;
+      if (i - run === 1) this._sendOne(queue[run]);
+      else if (i - run > 1) this._sendBatch(queue.slice(run, i));
+      if (i < queue.length) this._sendOne(queue[i]);
+      run = i + 1;
+    }
+  }
+
+  /** Sends items (single publishes) in one call; each settles through its
+   * PUBLISHED event. */
+  _sendBatch(items) {
+    const n = items.length;
+    let rc;
+    try {
+      if (this._tokens.length < 8 * n) this._tokens = Buffer.alloc(8 * n * 2);
+      rc = addon.publishBatch(this._handle(), items.map((item) => item.topic), items.map((item) => item.data),
+        items.map((item) => item.defer), this._tokens);
+    } catch (error) {
+      for (const item of items) item.fail(error);
+      return;
+    }
+    if (rc < 0) {
+      const error = errorFor(rc, addon.lastError());
+      for (const item of items) item.fail(error);
+      return;
+    }
+    const tokens = this._tokens;
+    for (let i = 0; i < n; i++) this._pending.set(tokenKey(tokens.readUInt32LE(8 * i), tokens.readUInt32LE(8 * i + 4)), items[i]);
+  }
+
+  /** Sends one item by itself (waiting up to _waitUs for its answer), and
+   * again while no nsqd is connected, until its deadline. */
+  _sendOne(item) {
+    const call = item.multi
+      ? (wait) => addon.multipublish(this._handle(), item.topic, item.data, wait, 0)
+      : (wait) => addon.publish(this._handle(), item.topic, item.data, item.defer, wait, 0);
+    this._send(call, item.deadline).then(item.resolve, item.fail);
+  }
+
+  /** How long a publish sent by itself may wait inside the library for
+   * nsqd's answer: BOUND_US when no other is in flight (a sequential
+   * `await publish()`: the answer usually comes within it, and the publish
+   * costs no loop turn), else 0 (the answers come back in batches). */
+  _waitUs() {
+    return this._pending.size > 0 ? 0 : BOUND_US;
+  }
+
+  async _send(call, deadline) {
     let pause = 1;
     for (;;) {
       let rc = call(this._waitUs());
       let detail = '';
       if (rc === E.PENDING) {
         const key = tokenKey(addon.tokenLo(), addon.tokenHi());
-        [rc, detail] = await new Promise((resolve, reject) => this._pending.set(key, { resolve, reject }));
+        [rc, detail] = await new Promise((resolve, reject) => {
+          this._pending.set(key, { settle: (code, text) => resolve([code, text]), fail: reject });
+        });
       } else if (rc < 0) {
         detail = addon.lastError();
       }
@@ -426,7 +478,7 @@ class Producer extends EventEmitter {
           const waiter = this._pending.get(key);
           if (waiter) {
             this._pending.delete(key);
-            waiter.resolve([code, code === 0 ? '' : source.textOf(i)]);
+            waiter.settle(code, code === 0 ? '' : source.textOf(i));
           }
           break;
         }
@@ -442,21 +494,26 @@ class Producer extends EventEmitter {
   }
 }
 
-/** A publish's Promise: it tells its producer when someone first awaits
- * it (calls then), which is how the producer tells a sequential publisher
- * from one with many publishes outstanding (Producer._waitUs). */
-class PublishPromise extends Promise {
-  static get [Symbol.species]() {
-    return Promise;
+/** A publish made by publish() or multipublish(), until _flush sends it;
+ * then, if sent in a batch, the waiter of its PUBLISHED event. */
+class QueuedPublish {
+  constructor(producer, topic, data, defer, multi, deadline) {
+    this.producer = producer;
+    this.topic = topic;
+    this.data = data;
+    this.defer = defer;
+    this.multi = multi;
+    this.deadline = deadline;
+    this.resolve = null;
+    this.fail = null;
   }
 
-  then(onFulfilled, onRejected) {
-    const producer = this._producer;
-    if (producer) {
-      this._producer = null;
-      producer._unobserved--;
-    }
-    return super.then(onFulfilled, onRejected);
+  /** Its PUBLISHED event: OK, an error, or no connection (then it is sent
+   * again by itself, which waits for one until its deadline). */
+  settle(code, detail) {
+    if (code === 0) this.resolve();
+    else if (code === E.NO_CONNECTIONS && Date.now() < this.deadline && this.producer.isRunning) this.producer._sendOne(this);
+    else this.fail(errorFor(code, detail));
   }
 }
 

@@ -104,14 +104,40 @@ describe('Producer', () => {
     const producer = new gnsq.Producer([`127.0.0.1:${port}`]);
     await producer.start();
     await assert.rejects(producer.publish('t', 'x', { timeout: 200 }), gnsq.NoConnectionsError);
-    const waiting = producer.publish('t', 'late');
+    // Several made in one tick go out together, and each waits on its own.
+    const timedOut = await Promise.allSettled([1, 2, 3].map((i) => producer.publish('t', `x${i}`, { timeout: 200 })));
+    assert.deepEqual(timedOut.map((o) => o.reason instanceof gnsq.NoConnectionsError), [true, true, true]);
+    const waiting = Promise.all([producer.publish('t', 'late'), producer.publish('t', 'late2')]);
     const late = await Server.start('nsqd', [`--tcp-address=127.0.0.1:${port}`]);
     try {
       await waiting;
+      assert.equal((await late.topic('t')).message_count, 2);
       await producer.close();
     } finally {
       await late.stop();
     }
+  });
+
+  test('publishes made in one tick keep their order around an MPUB; a refused one rejects alone', async () => {
+    const topic = topicName('tick');
+    const published = [];
+    let bad;
+    let empty;
+    await withProducer(async (producer) => {
+      published.push(producer.publish(topic, '0'));
+      bad = producer.publish('bad topic!', 'x');
+      empty = producer.publish(topic, Buffer.alloc(0));
+      published.push(producer.multipublish(topic, ['1', '2']));
+      for (let i = 3; i < 300; i++) published.push(producer.publish(topic, String(i)));
+      await assert.rejects(bad, gnsq.InvalidArgumentError);
+      await assert.rejects(empty, /empty/);
+      await Promise.all(published);
+    });
+    const bodies = [];
+    const consumer = await consume(topic, { maxInFlight: 1 }, (m) => { bodies.push(m.body.toString()); },
+      () => bodies.length === 300, '300 messages');
+    await consumer.close({ drain: true });
+    assert.deepEqual(bodies, Array.from({ length: 300 }, (_, i) => String(i)));
   });
 
   test('close rejects the publishes still awaiting an answer, exactly once each', async () => {

@@ -85,9 +85,14 @@ class Server {
     return request(body === undefined ? 'GET' : 'POST', `http://${this.httpAddress}${pathAndQuery}`, body);
   }
 
-  async channel(topic, channel) {
+  /** The topic's stats (undefined if nsqd has no such topic). */
+  async topic(topic) {
     const stats = JSON.parse(await this.http(`/stats?format=json&topic=${topic}`));
-    const t = stats.topics.find((x) => x.topic_name === topic);
+    return stats.topics.find((x) => x.topic_name === topic);
+  }
+
+  async channel(topic, channel) {
+    const t = await this.topic(topic);
     return t && t.channels.find((c) => c.channel_name === channel);
   }
 

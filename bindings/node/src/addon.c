@@ -528,6 +528,78 @@ static napi_value multipublish(napi_env env, napi_callback_info info) {
     return int_value(env, rc);
 }
 
+/* Fills pubs[0..n) from parallel arrays of topics (strings), bodies
+ * (Buffers) and defers (ms); a topic equal to the one before shares its
+ * copy. owned[i] is the copy pubs[i] made (free them); -1 after a throw. */
+static int arg_publishes(napi_env env, napi_value topics, napi_value bodies, napi_value defers, uint32_t n,
+                         gnsq_publish_t *pubs, char **owned) {
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value topic, body, defer;
+        bool same = false;
+        void *data;
+        int64_t defer_ms;
+        napi_get_element(env, topics, i, &topic);
+        napi_get_element(env, bodies, i, &body);
+        napi_get_element(env, defers, i, &defer);
+        if (arg_buffer(env, body, &data, &pubs[i].len) || arg_int64(env, defer, &defer_ms))
+            return -1;
+        pubs[i].body = data;
+        pubs[i].defer_ms = defer_ms;
+        if (i > 0) {
+            napi_value prev;
+            napi_get_element(env, topics, i - 1, &prev);
+            napi_strict_equals(env, topic, prev, &same);
+        }
+        if (same) {
+            pubs[i].topic = pubs[i - 1].topic;
+        } else if ((owned[i] = arg_string(env, topic, 0)) == NULL) {
+            return -1;
+        } else {
+            pubs[i].topic = owned[i];
+        }
+    }
+    return 0;
+}
+
+/* publishBatch(handle, topics, bodies, defers, tokens) -> 0: the n
+ * publishes were sent, tokens (a Buffer of n * 8 bytes) holds their
+ * tokens, and one PUBLISHED event follows for each; or an error (nothing
+ * sent). topics, bodies and defers are arrays of n. */
+static napi_value publish_batch(napi_env env, napi_callback_info info) {
+    GET_ARGS(5);
+    GET_HANDLE(h, 0);
+    uint32_t n = 0, nb = 0, nd = 0;
+    void *out;
+    size_t out_len;
+    if (napi_get_array_length(env, argv[1], &n) != napi_ok || napi_get_array_length(env, argv[2], &nb) != napi_ok ||
+        napi_get_array_length(env, argv[3], &nd) != napi_ok || nb != n || nd != n) {
+        napi_throw_type_error(env, NULL, "expected three arrays of one length");
+        return NULL;
+    }
+    if (arg_buffer(env, argv[4], &out, &out_len))
+        return NULL;
+    if (h->kind != KIND_PRODUCER || out_len < (size_t)n * sizeof(uint64_t))
+        return int_value(env, GNSQ_E_INVALID_ARG);
+    gnsq_publish_t *pubs = calloc(n + 1, sizeof *pubs);
+    char **owned = calloc(n + 1, sizeof *owned);
+    uint64_t *tokens = calloc(n + 1, sizeof *tokens);
+    napi_value result = NULL;
+    if (!pubs || !owned || !tokens) {
+        napi_throw_error(env, NULL, "out of memory");
+    } else if (arg_publishes(env, argv[1], argv[2], argv[3], n, pubs, owned) == 0) {
+        int rc = gnsq_producer_publish_batch(tokens, h->ptr, pubs, n);
+        if (rc == GNSQ_OK)
+            memcpy(out, tokens, (size_t)n * sizeof *tokens); /* out may be unaligned */
+        result = int_value(env, rc);
+    }
+    for (uint32_t i = 0; owned && i < n; i++)
+        free(owned[i]);
+    free(pubs);
+    free(owned);
+    free(tokens);
+    return result;
+}
+
 /* httpRequest(handle, op, topic, channel, node, bodies|null, deferMs) -> 0
  * (token in tokenLo/Hi; an HTTP_DONE event follows) or an error */
 static napi_value http_request(napi_env env, napi_callback_info info) {
@@ -707,6 +779,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"configCheck", config_check},
         {"start", start}, {"notifyFd", notify_fd}, {"poll", poll_events}, {"readBody", read_body},
         {"respond", respond}, {"publish", publish}, {"multipublish", multipublish},
+        {"publishBatch", publish_batch},
         {"httpRequest", http_request}, {"tokenLo", token_lo}, {"tokenHi", token_hi},
         {"closeAsync", close_async}, {"drainAsync", drain_async}, {"free", free_handle},
         {"setEventMask", set_event_mask}, {"setMaxInFlight", set_max_in_flight},
