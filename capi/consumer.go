@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -73,13 +74,7 @@ func gnsqgo_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd *
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
 	o := &consumerObj{object: object{q: q}, msgs: newMsgTable()}
-	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), nsqds, lookupds, o.handle, withEventLogger(config, q))
-	if err != nil {
-		q.free()
-		return fail(err)
-	}
-	o.c = c
-	c.Hooks = gnsq.ConsumerHooks{
+	hooks := gnsq.ConsumerHooks{
 		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
 		OnConnect: o.connected, OnDisconnect: o.disconnected,
 		OnFinish: func(conn uint32, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, conn, id, 0) },
@@ -91,6 +86,13 @@ func gnsqgo_consumer_new(out **C.gnsq_consumer_t, topic, channel *C.char, nsqd *
 			o.q.push(event{typ: C.GNSQ_EV_EXCEPTION, conn: m.ConnID(), id: m.ID, data: []byte(err.Error())})
 		},
 	}
+	c, err := gnsq.NewConsumer(C.GoString(topic), C.GoString(channel), o.handle, gnsq.WithNsqd(nsqds...),
+		gnsq.WithLookupd(lookupds...), gnsq.WithConfig(withEventLogger(config, q)), gnsq.WithConsumerHooks(hooks))
+	if err != nil {
+		q.free()
+		return fail(err)
+	}
+	o.c = c
 	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
 		q.free()
 		return rc
@@ -105,7 +107,7 @@ func gnsqgo_consumer_start(c *C.gnsq_consumer_t) (rc C.int) {
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	if err := o.c.Start(); err != nil {
+	if err := o.c.Start(context.Background()); err != nil {
 		return fail(err)
 	}
 	return C.GNSQ_OK

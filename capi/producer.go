@@ -53,19 +53,20 @@ func gnsqgo_producer_new(out **C.gnsq_producer_t, addrs **C.char, n C.size_t, cf
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
-	p, err := gnsq.NewProducer(list, withEventLogger(config, q))
+	o := &producerObj{object: object{q: q}}
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(list...), gnsq.WithConfig(withEventLogger(config, q)),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{
+			OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
+			OnConnect: o.connected, OnDisconnect: o.disconnected,
+		}))
 	if err != nil {
 		q.free()
 		return fail(err)
 	}
-	o := &producerObj{object: object{q: q}, p: p}
+	o.p = p
 	// One RESPONSE per publish is rarely wanted, and a host that publishes
 	// synchronously may never poll: it is opt-in (set_event_mask).
 	q.mask.Store(^uint32(1 << C.GNSQ_EV_RESPONSE))
-	p.Hooks = gnsq.ProducerHooks{
-		OnResponse: o.responded, OnError: o.errored, OnAuth: o.authed,
-		OnConnect: o.connected, OnDisconnect: o.disconnected,
-	}
 	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
 		q.free()
 		return rc
@@ -80,7 +81,7 @@ func gnsqgo_producer_start(p *C.gnsq_producer_t) (rc C.int) {
 	if rc != C.GNSQ_OK {
 		return rc
 	}
-	if err := o.p.Start(); err != nil {
+	if err := o.p.Start(context.Background()); err != nil {
 		return fail(err)
 	}
 	return C.GNSQ_OK

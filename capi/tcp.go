@@ -54,13 +54,8 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 	if err != nil {
 		return failCode(C.GNSQ_E_IO, "notify pipe: %v", err)
 	}
-	client, err := gnsq.NewNsqdTCPClient(C.GoString(addr), withEventLogger(config, q))
-	if err != nil {
-		q.free()
-		return fail(err)
-	}
-	o := &tcpObj{object: object{q: q}, c: client}
-	client.Hooks = gnsq.ConnHooks{
+	o := &tcpObj{object: object{q: q}}
+	hooks := gnsq.ConnHooks{
 		OnResponse: func(cl *gnsq.NsqdTCPClient, data []byte) { o.responded(cl.ID(), data) },
 		OnError:    func(cl *gnsq.NsqdTCPClient, err error) { o.errored(cl.ID(), err) },
 		OnFinish:   func(cl *gnsq.NsqdTCPClient, id gnsq.MessageID) { o.q.pushID(C.GNSQ_EV_FINISHED, cl.ID(), id, 0) },
@@ -69,6 +64,12 @@ func gnsqgo_tcp_new(out **C.gnsq_tcp_t, addr *C.char, cfg *C.gnsq_config_t) (rc 
 		},
 		OnAuth: o.authed,
 	}
+	client, err := gnsq.NewNsqdTCPClient(C.GoString(addr), gnsq.WithConfig(withEventLogger(config, q)), gnsq.WithConnHooks(hooks))
+	if err != nil {
+		q.free()
+		return fail(err)
+	}
+	o.c = client
 	if rc := addHandle(unsafe.Pointer(out), o); rc != C.GNSQ_OK {
 		q.free()
 		return rc

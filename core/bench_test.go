@@ -124,7 +124,7 @@ func BenchmarkWriteFinish(b *testing.B) {
 // (nobody takes it: the kick channel stays full) and the in-flight count.
 // No socket and no flush to the kernel.
 func BenchmarkClientFinish(b *testing.B) {
-	c, err := NewNsqdTCPClient("127.0.0.1:4150", nil)
+	c, err := NewNsqdTCPClient("127.0.0.1:4150")
 	if err != nil {
 		b.Fatal(err)
 	}

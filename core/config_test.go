@@ -177,13 +177,13 @@ func TestMistakesRefusedAtCreation(t *testing.T) {
 			require.NoError(t, cfg.Set(tc.kv[i], tc.kv[i+1]), tc.name)
 		}
 		var invalid *gnsq.InvalidArgumentError
-		_, err := gnsq.NewProducer([]string{tc.addr}, cfg)
+		_, err := gnsq.NewProducer(gnsq.WithNsqd(tc.addr), gnsq.WithConfig(cfg))
 		require.ErrorAs(t, err, &invalid, tc.name)
 		assert.Contains(t, err.Error(), tc.want, tc.name)
-		_, err = gnsq.NewConsumer("t", "c", []string{tc.addr}, nil, handler, cfg)
+		_, err = gnsq.NewConsumer("t", "c", handler, gnsq.WithNsqd(tc.addr), gnsq.WithConfig(cfg))
 		require.ErrorAs(t, err, &invalid, tc.name)
 		assert.Contains(t, err.Error(), tc.want, tc.name)
 	}
-	_, err := gnsq.NewProducer([]string{"[::1]:4150", "::1", "localhost"}, nil)
+	_, err := gnsq.NewProducer(gnsq.WithNsqd("[::1]:4150", "::1", "localhost"))
 	assert.NoError(t, err, "IPv6 and host names stay valid")
 }

@@ -25,7 +25,7 @@ import (
 
 // ConnHooks are gnsq's NsqdTCPClient signals. Each runs on the goroutine
 // that caused it (the reader for frames, the caller for FIN/REQ); hooks
-// must not block for long. Set them before Connect.
+// must not block for long. They are set at construction (WithConnHooks).
 type ConnHooks struct {
 	OnMessage  func(c *NsqdTCPClient, m *Message)
 	OnResponse func(c *NsqdTCPClient, data []byte)
@@ -91,7 +91,7 @@ const DefaultMaxRdyCount = 2500
 // Listen. Writes are safe from any goroutine. A client is single-use: once
 // closed it cannot reconnect.
 type NsqdTCPClient struct {
-	Hooks ConnHooks
+	hooks ConnHooks // fixed at construction
 
 	id   uint32
 	addr string
@@ -129,18 +129,29 @@ type NsqdTCPClient struct {
 }
 
 // NewNsqdTCPClient returns an unconnected client for addr ("host:port").
-// A nil cfg takes the defaults; cfg is copied.
-func NewNsqdTCPClient(addr string, cfg *Config) (*NsqdTCPClient, error) {
-	if cfg == nil {
-		cfg = NewConfig()
-	}
-	if err := cfg.Validate(); err != nil {
+// Options: WithConfig, WithConnHooks.
+func NewNsqdTCPClient(addr string, opts ...Option) (*NsqdTCPClient, error) {
+	s, err := collect("an NsqdTCPClient", []string{"WithConfig", "WithConnHooks"}, opts)
+	if err != nil {
 		return nil, err
 	}
+	c, err := newNsqdTCPClient(addr, s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.connHooks != nil {
+		c.hooks = *s.connHooks
+	}
+	return c, nil
+}
+
+// newNsqdTCPClient is NewNsqdTCPClient for a consumer's or producer's
+// connection: cfg is validated and shared, read only.
+func newNsqdTCPClient(addr string, cfg *Config) (*NsqdTCPClient, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, &InvalidArgumentError{Reason: fmt.Sprintf("nsqd address %q: %v", addr, err)}
 	}
-	c := &NsqdTCPClient{id: nextConnID(), addr: addr, cfg: cfg.clone(), flushKick: make(chan struct{}, 1), closed: make(chan struct{})}
+	c := &NsqdTCPClient{id: nextConnID(), addr: addr, cfg: cfg, flushKick: make(chan struct{}, 1), closed: make(chan struct{})}
 	c.maxRdyCount.Store(DefaultMaxRdyCount)
 	return c, nil
 }
@@ -530,7 +541,7 @@ func (c *NsqdTCPClient) Auth() (*AuthResponse, error) {
 	if err := json.Unmarshal(data, resp); err != nil {
 		return nil, &ProtocolError{Reason: "AUTH response is not JSON"}
 	}
-	if h := c.Hooks.OnAuth; h != nil {
+	if h := c.hooks.OnAuth; h != nil {
 		h(c, resp)
 	}
 	return resp, nil
@@ -578,12 +589,12 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 				return resp, err
 			}
 		}
-		if h := c.Hooks.OnResponse; h != nil {
+		if h := c.hooks.OnResponse; h != nil {
 			h(c, frame.Data)
 		}
 	case FrameTypeError:
 		resp.Err = ParseServerError(frame.Data)
-		if h := c.Hooks.OnError; h != nil {
+		if h := c.hooks.OnError; h != nil {
 			h(c, resp.Err)
 		}
 		if resp.Err.Fatal() {
@@ -597,7 +608,7 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 		m.conn = c
 		resp.Message = m
 		c.inFlight.Add(1)
-		if h := c.Hooks.OnMessage; h != nil {
+		if h := c.hooks.OnMessage; h != nil {
 			h(c, m)
 		}
 	}
@@ -628,7 +639,7 @@ func (c *NsqdTCPClient) failRead(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = fmt.Errorf("%w: %s closed the connection", ErrConnectionClosed, c.addr)
 	}
-	if h := c.Hooks.OnError; h != nil {
+	if h := c.hooks.OnError; h != nil {
 		h(c, err)
 	}
 	c.CloseStream()
@@ -708,7 +719,7 @@ func (c *NsqdTCPClient) failWrite(err error) error {
 	if c.writeFailed.Swap(true) {
 		return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
 	}
-	if h := c.Hooks.OnError; h != nil && c.state.Load() == stateConnected {
+	if h := c.hooks.OnError; h != nil && c.state.Load() == stateConnected {
 		h(c, err)
 	}
 	var ne net.Error
@@ -806,7 +817,7 @@ func (c *NsqdTCPClient) Finish(id MessageID) error {
 		return err
 	}
 	c.inFlight.Add(-1)
-	if h := c.Hooks.OnFinish; h != nil {
+	if h := c.hooks.OnFinish; h != nil {
 		h(c, id)
 	}
 	return nil
@@ -819,14 +830,14 @@ func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool)
 	if err != nil {
 		return err
 	}
-	if h := c.Hooks.beforeRequeue; h != nil {
+	if h := c.hooks.beforeRequeue; h != nil {
 		h(backoff)
 	}
 	if err := c.SendBuffered(cmd); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
-	if h := c.Hooks.OnRequeue; h != nil {
+	if h := c.hooks.OnRequeue; h != nil {
 		h(c, id, delay, backoff)
 	}
 	return nil
@@ -896,7 +907,7 @@ func (c *NsqdTCPClient) CloseStream() {
 	}
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		if h := c.Hooks.OnClose; h != nil {
+		if h := c.hooks.OnClose; h != nil {
 			h(c)
 		}
 	})

@@ -58,7 +58,7 @@ func waitForIdentify(t *testing.T, fake *nsqtest.FakeNsqd) {
 // Without heartbeats there was no read deadline at all during IDENTIFY.
 func TestHandshakeSilentServerWithoutHeartbeats(t *testing.T) {
 	fake, _ := silentNsqd(t)
-	c, err := gnsq.NewNsqdTCPClient(fake.Addr, newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "0.2"))
+	c, err := gnsq.NewNsqdTCPClient(fake.Addr, gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "0.2")))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseStream)
 	require.NoError(t, c.Connect())
@@ -73,7 +73,7 @@ func TestHandshakeSilentServerWithoutHeartbeats(t *testing.T) {
 // With heartbeats the handshake took the whole timeout, not dial_timeout.
 func TestHandshakeBoundIsDialTimeoutNotTimeout(t *testing.T) {
 	fake, _ := silentNsqd(t)
-	c, err := gnsq.NewNsqdTCPClient(fake.Addr, newConfig(t, "timeout", "40", "dial_timeout", "1.5"))
+	c, err := gnsq.NewNsqdTCPClient(fake.Addr, gnsq.WithConfig(newConfig(t, "timeout", "40", "dial_timeout", "1.5")))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseStream)
 	require.NoError(t, c.Connect())
@@ -113,7 +113,7 @@ func TestSetupDeadlineEndsWithSetup(t *testing.T) {
 // CloseStream from another goroutine ends a handshake in progress.
 func TestCloseStreamInterruptsHandshake(t *testing.T) {
 	fake, _ := silentNsqd(t)
-	c, err := gnsq.NewNsqdTCPClient(fake.Addr, newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30"))
+	c, err := gnsq.NewNsqdTCPClient(fake.Addr, gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30")))
 	require.NoError(t, err)
 	require.NoError(t, c.Connect())
 	idErr := make(chan error, 1)
@@ -132,11 +132,11 @@ func TestCloseStreamInterruptsHandshake(t *testing.T) {
 // and Join hung for good (no heartbeats) and a goroutine and an fd leaked.
 func TestProducerCloseInterruptsHandshake(t *testing.T) {
 	fake, eof := silentNsqd(t)
-	p, err := gnsq.NewProducer([]string{fake.Addr}, newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30"))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30")))
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	started := make(chan error, 1)
-	go func() { started <- p.Start() }()
+	go func() { started <- p.Start(context.Background()) }()
 	waitForIdentify(t, fake)
 	within(t, 2*time.Second, "Close", p.Close)
 	select {
@@ -158,11 +158,11 @@ func TestProducerCloseInterruptsDial(t *testing.T) {
 	u, err := faultproxy.NewUnreachable()
 	require.NoError(t, err)
 	defer u.Close()
-	p, err := gnsq.NewProducer([]string{u.Addr()}, newConfig(t, "dial_timeout", "30"))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(u.Addr()), gnsq.WithConfig(newConfig(t, "dial_timeout", "30")))
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	started := make(chan error, 1)
-	go func() { started <- p.Start() }()
+	go func() { started <- p.Start(context.Background()) }()
 	nsqtest.WaitFor(t, 5*time.Second, "a dial in progress", func() bool { return u.Pending() > 0 })
 	p.Close()
 	select {
@@ -177,11 +177,11 @@ func TestProducerCloseInterruptsDial(t *testing.T) {
 // bound, with the failure reported, not after timeout.
 func TestProducerStartBoundedBySilentServer(t *testing.T) {
 	fake, _ := silentNsqd(t)
-	p, err := gnsq.NewProducer([]string{fake.Addr}, newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "0.5"))
-	require.NoError(t, err)
 	errs := make(chan error, 10)
-	p.Hooks.OnError = func(_ uint32, err error) { errs <- err }
-	within(t, 5*time.Second, "Start", func() { require.NoError(t, p.Start()) })
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "0.5")),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnError: func(_ uint32, err error) { errs <- err }}))
+	require.NoError(t, err)
+	within(t, 5*time.Second, "Start", func() { require.NoError(t, p.Start(context.Background())) })
 	select {
 	case err := <-errs:
 		assert.Contains(t, err.Error(), "handshake")
@@ -200,9 +200,9 @@ func TestProducerConcurrentPublishAndClose(t *testing.T) {
 	silent, _ := silentNsqd(t)
 	for name, addr := range map[string]string{"connected": nsqd.TCPAddr, "handshaking": silent.Addr} {
 		t.Run(name, func(t *testing.T) {
-			p, err := gnsq.NewProducer([]string{addr}, newConfig(t, "dial_timeout", "30"))
+			p, err := gnsq.NewProducer(gnsq.WithNsqd(addr), gnsq.WithConfig(newConfig(t, "dial_timeout", "30")))
 			require.NoError(t, err)
-			go p.Start()
+			go p.Start(context.Background())
 			nsqtest.WaitFor(t, 5*time.Second, "Start under way", p.IsRunning)
 			var wg sync.WaitGroup
 			var oks, closed atomic.Int32
@@ -211,7 +211,7 @@ func TestProducerConcurrentPublishAndClose(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for {
-						_, err := p.Publish(context.Background(), "r38", []byte("x"))
+						err := p.Publish(context.Background(), "r38", []byte("x"))
 						if err == nil {
 							oks.Add(1)
 							continue
@@ -234,4 +234,40 @@ func TestProducerConcurrentPublishAndClose(t *testing.T) {
 			assert.True(t, p.Join(2*time.Second))
 		})
 	}
+}
+
+// A context given to Start bounds its wait for the first attempts: with
+// nsqd silent in the handshake (dial_timeout 30 s) Start returns the
+// context's error at once, the producer goes on connecting, and Close
+// ends that.
+func TestStartReturnsWhenItsContextEnds(t *testing.T) {
+	fake, _ := silentNsqd(t)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30")))
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan error, 1)
+	go func() { started <- p.Start(ctx) }()
+	waitForIdentify(t, fake)
+	cancel()
+	select {
+	case err := <-started:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Start still waits for the handshake after its context ended")
+	}
+	assert.True(t, p.IsRunning(), "started all the same")
+	within(t, 2*time.Second, "Close", p.Close)
+	assert.True(t, p.Join(2*time.Second))
+
+	c, err := gnsq.NewConsumer("t", "ch", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(fake.Addr),
+		gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30")))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	within(t, 2*time.Second, "Consumer.Start", func() { require.ErrorIs(t, c.Start(ctx), context.DeadlineExceeded) })
+	assert.True(t, c.IsRunning())
+	within(t, 2*time.Second, "Close", c.Close)
+	assert.True(t, c.Join(2*time.Second))
 }

@@ -2,6 +2,7 @@ package gnsq_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -28,9 +29,9 @@ func newConfig(t testing.TB, kv ...string) *gnsq.Config {
 }
 
 // dial connects and identifies a client, closing it with the test.
-func dial(t testing.TB, addr string, cfg *gnsq.Config) (*gnsq.NsqdTCPClient, error) {
+func dial(t testing.TB, addr string, cfg *gnsq.Config, opts ...gnsq.Option) (*gnsq.NsqdTCPClient, error) {
 	t.Helper()
-	c, err := gnsq.NewNsqdTCPClient(addr, cfg)
+	c, err := gnsq.NewNsqdTCPClient(addr, append([]gnsq.Option{gnsq.WithConfig(cfg)}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(c.CloseStream)
 	if err := c.Connect(); err != nil {
@@ -229,11 +230,11 @@ func TestConnAuth(t *testing.T) {
 	t.Run("good secret", func(t *testing.T) {
 		cfg := newConfig(t, "auth_secret", secret)
 		cfg.Logger = logger
-		c, err := gnsq.NewNsqdTCPClient(nsqd.TCPAddr, cfg)
+		var got *gnsq.AuthResponse
+		c, err := gnsq.NewNsqdTCPClient(nsqd.TCPAddr, gnsq.WithConfig(cfg),
+			gnsq.WithConnHooks(gnsq.ConnHooks{OnAuth: func(_ *gnsq.NsqdTCPClient, r *gnsq.AuthResponse) { got = r }}))
 		require.NoError(t, err)
 		defer c.CloseStream()
-		var got *gnsq.AuthResponse
-		c.Hooks.OnAuth = func(_ *gnsq.NsqdTCPClient, r *gnsq.AuthResponse) { got = r }
 		require.NoError(t, c.Connect())
 		resp, err := c.Identify()
 		require.NoError(t, err)
@@ -249,11 +250,11 @@ func TestConnAuth(t *testing.T) {
 		bad := "wrong-" + secret
 		cfg := newConfig(t, "auth_secret", bad)
 		cfg.Logger = logger
-		p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, cfg)
-		require.NoError(t, err)
 		var hookErrs []string
-		p.Hooks.OnError = func(_ uint32, err error) { hookErrs = append(hookErrs, err.Error()) }
-		require.NoError(t, p.Start())
+		p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(cfg),
+			gnsq.WithProducerHooks(gnsq.ProducerHooks{OnError: func(_ uint32, err error) { hookErrs = append(hookErrs, err.Error()) }}))
+		require.NoError(t, err)
+		require.NoError(t, p.Start(context.Background()))
 		defer p.Close()
 		require.NotEmpty(t, hookErrs)
 		assert.Contains(t, hookErrs[0], "E_AUTH_FAILED")
@@ -274,15 +275,15 @@ func TestConnAuth(t *testing.T) {
 
 func TestConnHeartbeatsKeepIdleConnectionAlive(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
-	c, err := gnsq.NewNsqdTCPClient(nsqd.TCPAddr, newConfig(t, "heartbeat_interval", "1"))
+	var heartbeats atomic.Int32
+	c, err := gnsq.NewNsqdTCPClient(nsqd.TCPAddr, gnsq.WithConfig(newConfig(t, "heartbeat_interval", "1")),
+		gnsq.WithConnHooks(gnsq.ConnHooks{OnResponse: func(_ *gnsq.NsqdTCPClient, data []byte) {
+			if string(data) == "_heartbeat_" {
+				heartbeats.Add(1)
+			}
+		}}))
 	require.NoError(t, err)
 	defer c.CloseStream()
-	var heartbeats atomic.Int32
-	c.Hooks.OnResponse = func(_ *gnsq.NsqdTCPClient, data []byte) {
-		if string(data) == "_heartbeat_" {
-			heartbeats.Add(1)
-		}
-	}
 	require.NoError(t, c.Connect())
 	_, err = c.Identify()
 	require.NoError(t, err)
@@ -301,7 +302,7 @@ func TestConnInvalidHeartbeatRejectedLocally(t *testing.T) {
 	cfg := gnsq.NewConfig()
 	err := cfg.Set("heartbeat_interval", "0.1")
 	require.NoError(t, err, "in range for the setter")
-	_, err = gnsq.NewNsqdTCPClient("127.0.0.1:1", cfg)
+	_, err = gnsq.NewNsqdTCPClient("127.0.0.1:1", gnsq.WithConfig(cfg))
 	var iae *gnsq.InvalidArgumentError
 	require.ErrorAs(t, err, &iae)
 	assert.Contains(t, err.Error(), "heartbeat_interval")
@@ -309,10 +310,9 @@ func TestConnInvalidHeartbeatRejectedLocally(t *testing.T) {
 
 func TestConnClosedIsSingleUse(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
-	c, err := dial(t, nsqd.TCPAddr, newConfig(t))
-	require.NoError(t, err)
 	closes := 0
-	c.Hooks.OnClose = func(*gnsq.NsqdTCPClient) { closes++ }
+	c, err := dial(t, nsqd.TCPAddr, newConfig(t), gnsq.WithConnHooks(gnsq.ConnHooks{OnClose: func(*gnsq.NsqdTCPClient) { closes++ }}))
+	require.NoError(t, err)
 	c.CloseStream()
 	c.CloseStream()
 	assert.Equal(t, 1, closes)

@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -23,7 +24,7 @@ func TestConnIDsAreUniqueAndNotZero(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				c, err := gnsq.NewNsqdTCPClient("127.0.0.1:4150", nil)
+				c, err := gnsq.NewNsqdTCPClient("127.0.0.1:4150")
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -182,12 +183,12 @@ func waitState(t *testing.T, c *gnsq.Consumer, want gnsq.ConnState) {
 
 func TestConsumerConnectToNsqdErrors(t *testing.T) {
 	fake := startScriptedNsqd(t)
-	c, err := gnsq.NewConsumer("topic", "ch", []string{fake.Addr}, nil, bodyHandler, newConfig(t))
+	c, err := gnsq.NewConsumer("topic", "ch", bodyHandler, gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t)))
 	require.NoError(t, err)
 	require.ErrorIs(t, c.ConnectToNsqd(fake.Addr), gnsq.ErrNotRunning)
 	var invalid *gnsq.InvalidArgumentError
 	require.ErrorAs(t, c.ConnectToNsqd("127.0.0.1:notaport"), &invalid)
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	require.ErrorAs(t, c.ConnectToNsqd(":4150"), &invalid)
 	c.Close()
 	require.ErrorIs(t, c.ConnectToNsqd(fake.Addr), gnsq.ErrClosed)
@@ -288,15 +289,14 @@ func connIDs(c *gnsq.Consumer) []uint32 {
 func TestProducerHooksCarryConnID(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
 	var ev connEvents
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t))
-	require.NoError(t, err)
-	p.Hooks = gnsq.ProducerHooks{
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t)), gnsq.WithProducerHooks(gnsq.ProducerHooks{
 		OnConnect:    func(id uint32, _ string) { ev.add("connect", id) },
 		OnResponse:   func(id uint32, data []byte) { ev.add("response "+string(data), id) },
 		OnDisconnect: func(id uint32, _ string, _ error) { ev.add("disconnect", id) },
-	}
-	require.NoError(t, p.Start())
-	_, err = p.Publish(ctxTimeout(t, 10*time.Second), uniqueTopic("hooks"), []byte("x"))
+	}))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	err = p.Publish(ctxTimeout(t, 10*time.Second), uniqueTopic("hooks"), []byte("x"))
 	require.NoError(t, err)
 	p.Close()
 	require.True(t, p.Join(10*time.Second))
@@ -306,11 +306,11 @@ func TestProducerHooksCarryConnID(t *testing.T) {
 	ev.wait(t, connEvent{"connect", id}, connEvent{"response OK", id}, connEvent{"disconnect", id})
 
 	// A failed attempt reports the id of the client that tried.
-	dead, err := gnsq.NewProducer([]string{"127.0.0.1:" + strconv.Itoa(nsqtest.FreePort(t))}, newConfig(t))
-	require.NoError(t, err)
 	var failedID atomic.Uint32
-	dead.Hooks.OnError = func(id uint32, _ error) { failedID.CompareAndSwap(0, id) }
-	require.NoError(t, dead.Start()) // returns after the first attempt and its hooks
+	dead, err := gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:"+strconv.Itoa(nsqtest.FreePort(t))), gnsq.WithConfig(newConfig(t)),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnError: func(id uint32, _ error) { failedID.CompareAndSwap(0, id) }}))
+	require.NoError(t, err)
+	require.NoError(t, dead.Start(context.Background())) // returns after the first attempt and its hooks
 	dead.Close()
 	require.True(t, dead.Join(10*time.Second))
 	assert.NotZero(t, failedID.Load())

@@ -75,7 +75,7 @@ const (
 // nsqlookupd (gnsq's Consumer): RDY distributed within max_in_flight,
 // per-connection backoff, giving up after max_tries, reconnects.
 type Consumer struct {
-	Hooks ConsumerHooks
+	hooks ConsumerHooks // fixed at construction
 
 	topic, channel string
 	nsqdAddrs      []string // given or added by ConnectToNsqd; guarded by mu
@@ -111,11 +111,11 @@ type consumerConn struct {
 	lastRdyTurn time.Time // when it last got RDY in rotation
 }
 
-// NewConsumer returns a consumer of topic/channel. nsqdAddrs are
-// "host[:port]" (port 4150 by default), lookupdAddrs URLs or "host:port"
-// of nsqlookupd (port 4161); at least one of the two is needed. A nil cfg
-// takes the defaults; cfg is copied.
-func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handler Handler, cfg *Config) (*Consumer, error) {
+// NewConsumer returns a consumer of topic/channel that hands each message
+// to handler. It needs at least one address: WithNsqd for nsqd read
+// directly, WithLookupd for nsqlookupd to discover them through. The other
+// options are WithConfig and WithConsumerHooks.
+func NewConsumer(topic, channel string, handler Handler, opts ...Option) (*Consumer, error) {
 	if err := checkTopic(topic); err != nil {
 		return nil, err
 	}
@@ -125,27 +125,28 @@ func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handle
 	if handler == nil {
 		return nil, &InvalidArgumentError{Reason: "a message handler is required"}
 	}
-	if cfg == nil {
-		cfg = NewConfig()
-	}
-	if err := cfg.Validate(); err != nil {
+	s, err := collect("a Consumer", []string{"WithConfig", "WithNsqd", "WithLookupd", "WithConsumerHooks"}, opts)
+	if err != nil {
 		return nil, err
 	}
-	if len(nsqdAddrs) == 0 && len(lookupdAddrs) == 0 {
-		return nil, &InvalidArgumentError{Reason: "must specify at least one nsqd or lookupd"}
+	if len(s.nsqd) == 0 && len(s.lookupd) == 0 {
+		return nil, &InvalidArgumentError{Reason: "must specify at least one nsqd or lookupd (WithNsqd, WithLookupd)"}
 	}
-	nsqds, err := normalizeAddresses(nsqdAddrs, 4150)
+	nsqds, err := normalizeAddresses(s.nsqd, 4150)
 	if err != nil {
 		return nil, err
 	}
 	c := &Consumer{
 		topic: topic, channel: channel, nsqdAddrs: nsqds, handler: handler,
-		cfg: cfg.clone(), maxInFlight: cfg.MaxInFlight,
+		cfg: s.cfg, maxInFlight: s.cfg.MaxInFlight,
 		conns: map[string]*consumerConn{}, connecting: map[string]bool{},
 		intake: make(chan struct{}), stop: make(chan struct{}),
 	}
+	if s.consumerHooks != nil {
+		c.hooks = *s.consumerHooks
+	}
 	c.log = c.cfg.logger().With("component", "gnsq.consumer."+topic+"."+channel)
-	for _, a := range lookupdAddrs {
+	for _, a := range s.lookupd {
 		l, err := LookupdClientFromURL(a)
 		if err != nil {
 			return nil, err
@@ -159,9 +160,11 @@ func NewConsumer(topic, channel string, nsqdAddrs, lookupdAddrs []string, handle
 // Start connects to the nsqd given directly (waiting for each first
 // attempt), queries lookupd once, and starts the lookupd poll and RDY
 // loops. Connection failures are reported through OnError and retried,
-// never returned. Start on a running consumer does nothing; on a closed
-// one it returns ErrClosed.
-func (c *Consumer) Start() error {
+// never returned. If ctx ends before the first attempts and the lookupd
+// query did, Start returns its error at once; the consumer is started all
+// the same and goes on connecting (Close it to give up). Start on a
+// running consumer does nothing; on a closed one it returns ErrClosed.
+func (c *Consumer) Start(ctx context.Context) error {
 	c.mu.Lock()
 	switch c.state {
 	case consumerClosed, consumerDraining:
@@ -179,26 +182,60 @@ func (c *Consumer) Start() error {
 		c.wg.Add(1)
 		go c.maintainDirect(addr, first.Done)
 	}
-	c.mu.Unlock()
-	first.Wait()
-	if len(c.lookupds) > 0 {
-		c.queryLookupd()
-		c.wg.Add(1)
-		go c.pollLookupd()
-	}
+	// The rest waits for the direct connections' first attempts (so that
+	// lookupd's answer finds them connected) on a goroutine of its own,
+	// which Start waits for unless ctx ends first.
+	var started sync.WaitGroup
+	started.Add(1)
 	c.wg.Add(1)
-	go c.rdyLoop()
-	return nil
+	go func() {
+		defer c.wg.Done()
+		defer started.Done()
+		first.Wait()
+		if len(c.lookupds) > 0 {
+			c.queryLookupd()
+			c.wg.Add(1)
+			go c.pollLookupd()
+		}
+		c.wg.Add(1)
+		go c.rdyLoop()
+	}()
+	c.mu.Unlock()
+	return waitWithin(ctx, &started)
 }
 
-// Run is Start followed by waiting until Close (gnsq's start(block=True)).
-func (c *Consumer) Run() error {
-	if err := c.Start(); err != nil {
+// Run is Start followed by waiting until the consumer is closed (gnsq's
+// start(block=True)) and its goroutines ended. When ctx ends first, Run
+// drains the consumer (Drain) for at most its msg_timeout, after which
+// nsqd redelivers what is still unanswered anyway, and returns ctx's error.
+func (c *Consumer) Run(ctx context.Context) error {
+	if err := c.Start(ctx); err != nil {
+		c.Close()
+		c.Join(0)
 		return err
 	}
-	<-c.stop
+	select {
+	case <-c.stop:
+		c.Join(0)
+		return nil
+	case <-ctx.Done():
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), c.drainLimit())
+	defer cancel()
+	_ = c.Drain(drainCtx)
 	c.Join(0)
-	return nil
+	return ctx.Err()
+}
+
+// nsqdDefaultMsgTimeout is nsqd's --msg-timeout default.
+const nsqdDefaultMsgTimeout = 60 * time.Second
+
+// drainLimit is how long Run drains: the message timeout nsqd applies.
+func (c *Consumer) drainLimit() time.Duration {
+	if c.cfg.MsgTimeout > 0 {
+		return c.cfg.MsgTimeout
+	}
+	return nsqdDefaultMsgTimeout
 }
 
 // Close closes every connection at once (after writing out answers
@@ -236,7 +273,7 @@ func (c *Consumer) Close() {
 		cc.queue.close()
 		cc.client.CloseStreamAfterFlush()
 	}
-	if h := c.Hooks.OnClose; h != nil {
+	if h := c.hooks.OnClose; h != nil {
 		h()
 	}
 }
@@ -483,7 +520,7 @@ func (c *Consumer) ChangeMaxInFlight(n int) error {
 }
 
 func (c *Consumer) reportError(connID uint32, err error) {
-	if h := c.Hooks.OnError; h != nil && err != nil {
+	if h := c.hooks.OnError; h != nil && err != nil {
 		h(connID, err)
 	}
 }
@@ -537,7 +574,7 @@ func reconnectBackoff(cfg *Config) *BackoffTimer {
 // and the existing one returned, for maintainDirect to watch. A failure is
 // logged and reported through OnError unless the consumer is closing.
 func (c *Consumer) connect(addr string) (*consumerConn, error) {
-	client, err := NewNsqdTCPClient(addr, c.cfg)
+	client, err := newNsqdTCPClient(addr, c.cfg)
 	if err != nil {
 		return nil, c.connectFailed(0, addr, err)
 	}
@@ -547,9 +584,9 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	cc.queue.ready = make(chan struct{}, 1)
 	cc.backoff = BackoffTimer{Ratio: time.Second, Max: c.cfg.MaxBackoffDuration}
 	cc.lastMessage.Store(time.Now().UnixNano())
-	client.Hooks = ConnHooks{
+	client.hooks = ConnHooks{
 		OnResponse: func(cl *NsqdTCPClient, data []byte) {
-			if h := c.Hooks.OnResponse; h != nil {
+			if h := c.hooks.OnResponse; h != nil {
 				h(cl.id, data)
 			}
 		},
@@ -559,7 +596,7 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 		},
 		OnFinish: func(cl *NsqdTCPClient, id MessageID) {
 			c.messageAnswered(cc, false)
-			if h := c.Hooks.OnFinish; h != nil {
+			if h := c.hooks.OnFinish; h != nil {
 				h(cl.id, id)
 			}
 		},
@@ -572,11 +609,11 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 			if !backoff {
 				c.messageAnswered(cc, false)
 			}
-			if h := c.Hooks.OnRequeue; h != nil {
+			if h := c.hooks.OnRequeue; h != nil {
 				h(cl.id, id, delay)
 			}
 		},
-		OnAuth: c.Hooks.OnAuth,
+		OnAuth: c.hooks.OnAuth,
 	}
 	if err := c.setUp(client); err != nil {
 		client.CloseStream()
@@ -604,7 +641,7 @@ func (c *Consumer) connect(addr string) (*consumerConn, error) {
 	c.redistributeLocked(false)
 	c.mu.Unlock()
 	c.log.Info("connected", "addr", addr, "conn_id", client.id)
-	if h := c.Hooks.OnConnect; h != nil {
+	if h := c.hooks.OnConnect; h != nil {
 		h(client.id, addr)
 	}
 	return cc, nil
@@ -690,7 +727,7 @@ func (c *Consumer) handleLoop(cc *consumerConn) {
 func (c *Consumer) handle(m *Message) {
 	if max := c.cfg.MaxTries; max > 0 && int(m.Attempts) > max {
 		c.log.Warn("giving up on message after max tries", "id", string(m.ID[:]), "max_tries", max)
-		if h := c.Hooks.OnGivingUp; h != nil {
+		if h := c.hooks.OnGivingUp; h != nil {
 			h(m)
 		}
 		c.answer(m, m.Finish())
@@ -727,7 +764,7 @@ func (c *Consumer) Complete(m *Message, err error) {
 		}
 	} else {
 		c.log.Warn("message handler failed", "id", string(m.ID[:]), "error", err)
-		if h := c.Hooks.OnException; h != nil {
+		if h := c.hooks.OnException; h != nil {
 			h(m, err)
 		}
 	}
@@ -825,7 +862,7 @@ func (c *Consumer) removeConn(cc *consumerConn, err error) {
 		return
 	}
 	c.log.Warn("nsqd connection lost", "addr", cc.addr, "conn_id", cc.client.id, "error", err)
-	if h := c.Hooks.OnDisconnect; h != nil {
+	if h := c.hooks.OnDisconnect; h != nil {
 		h(cc.client.id, cc.addr, err)
 	}
 }

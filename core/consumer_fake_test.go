@@ -88,10 +88,9 @@ func bodyHandler(m *gnsq.Message) error {
 }
 
 func startFakeConsumer(t *testing.T, addr string, handler gnsq.Handler, hooks gnsq.ConsumerHooks, kv ...string) *gnsq.Consumer {
-	c, err := gnsq.NewConsumer("topic", "ch", []string{addr}, nil, handler, newConfig(t, kv...))
+	c, err := gnsq.NewConsumer("topic", "ch", handler, gnsq.WithNsqd(addr), gnsq.WithConfig(newConfig(t, kv...)), gnsq.WithConsumerHooks(hooks))
 	require.NoError(t, err)
-	c.Hooks = hooks
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	t.Cleanup(c.Close)
 	return c
 }
@@ -256,21 +255,21 @@ func TestConsumerConstructorErrors(t *testing.T) {
 	h := func(*gnsq.Message) error { return nil }
 	var ine *gnsq.InvalidNameError
 	var iae *gnsq.InvalidArgumentError
-	_, err := gnsq.NewConsumer("a b", "ch", []string{"x:1"}, nil, h, nil)
+	_, err := gnsq.NewConsumer("a b", "ch", h, gnsq.WithNsqd("x:1"))
 	require.ErrorAs(t, err, &ine)
-	_, err = gnsq.NewConsumer("t", "a\nSUB", []string{"x:1"}, nil, h, nil)
+	_, err = gnsq.NewConsumer("t", "a\nSUB", h, gnsq.WithNsqd("x:1"))
 	require.ErrorAs(t, err, &ine)
-	_, err = gnsq.NewConsumer("t", "ch", nil, nil, h, nil)
+	_, err = gnsq.NewConsumer("t", "ch", h)
 	require.ErrorAs(t, err, &iae)
-	_, err = gnsq.NewConsumer("t", "ch", []string{"x:1"}, nil, nil, nil)
+	_, err = gnsq.NewConsumer("t", "ch", nil, gnsq.WithNsqd("x:1"))
 	require.ErrorAs(t, err, &iae)
-	_, err = gnsq.NewConsumer("t", "ch", nil, []string{"ftp://x"}, h, nil)
+	_, err = gnsq.NewConsumer("t", "ch", h, gnsq.WithLookupd("ftp://x"))
 	require.ErrorAs(t, err, &iae)
 
-	c, err := gnsq.NewConsumer("t", "ch", []string{"127.0.0.1:1"}, nil, h, nil)
+	c, err := gnsq.NewConsumer("t", "ch", h, gnsq.WithNsqd("127.0.0.1:1"))
 	require.NoError(t, err)
 	c.Close()
-	require.ErrorIs(t, c.Start(), gnsq.ErrClosed)
+	require.ErrorIs(t, c.Start(context.Background()), gnsq.ErrClosed)
 }
 
 // An idle connection keeps only RDY 1 (low_ready_idle_timeout) and gets
@@ -309,10 +308,9 @@ func TestConsumerRespectsMaxRdyCount(t *testing.T) {
 // at RDY 1.
 func TestConsumerRedistributesAcrossConnections(t *testing.T) {
 	a, b := startScriptedNsqd(t), startScriptedNsqd(t)
-	c, err := gnsq.NewConsumer("topic", "ch", []string{a.Addr, b.Addr}, nil, bodyHandler,
-		newConfig(t, "max_in_flight", "4", "max_backoff_duration", "1"))
+	c, err := gnsq.NewConsumer("topic", "ch", bodyHandler, gnsq.WithNsqd(a.Addr, b.Addr), gnsq.WithConfig(newConfig(t, "max_in_flight", "4", "max_backoff_duration", "1")))
 	require.NoError(t, err)
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	defer c.Close()
 	connA, connB := a.nextConn(t), b.nextConn(t)
 	a.waitCommands(t, "IDENTIFY", "SUB topic ch", "RDY 1")

@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -72,7 +73,7 @@ func publishBodies(t testing.TB, addr, topic, prefix string, n int) []string {
 			all = append(all, b)
 			batch = append(batch, []byte(b))
 		}
-		_, err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, batch)
+		err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, batch)
 		require.NoError(t, err)
 	}
 	return all
@@ -119,10 +120,9 @@ func statsOf(t testing.TB, nsqd *nsqtest.Server, topic, channel string) channelS
 
 func startConsumer(t testing.TB, topic, channel string, nsqds, lookupds []string, h gnsq.Handler, hooks gnsq.ConsumerHooks, kv ...string) *gnsq.Consumer {
 	t.Helper()
-	c, err := gnsq.NewConsumer(topic, channel, nsqds, lookupds, h, newConfig(t, kv...))
+	c, err := gnsq.NewConsumer(topic, channel, h, gnsq.WithNsqd(nsqds...), gnsq.WithLookupd(lookupds...), gnsq.WithConfig(newConfig(t, kv...)), gnsq.WithConsumerHooks(hooks))
 	require.NoError(t, err)
-	c.Hooks = hooks
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	t.Cleanup(func() {
 		c.Close()
 		assert.True(t, c.Join(10*time.Second), "consumer goroutines exit after Close")
@@ -384,10 +384,9 @@ func TestConsumerCloseStopsReconnecting(t *testing.T) {
 			conn.Close() // a dying nsqd: every attempt fails
 		}
 	}()
-	c, err := gnsq.NewConsumer("t", "c", []string{ln.Addr().String()}, nil,
-		func(*gnsq.Message) error { return nil }, newConfig(t, "max_backoff_duration", "0.3"))
+	c, err := gnsq.NewConsumer("t", "c", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(ln.Addr().String()), gnsq.WithConfig(newConfig(t, "max_backoff_duration", "0.3")))
 	require.NoError(t, err)
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	nsqtest.WaitFor(t, 10*time.Second, "several reconnect attempts", func() bool { return accepts.Load() >= 3 })
 	start := time.Now()
 	c.Close()
@@ -539,20 +538,86 @@ func TestConsumerCloseKeepsAnswersGiven(t *testing.T) {
 	publishBodies(t, nsqd.TCPAddr, topic, "f", 500)
 	var finished atomic.Int32
 	var c *gnsq.Consumer
-	c, err := gnsq.NewConsumer(topic, "ch", []string{nsqd.TCPAddr}, nil, func(m *gnsq.Message) error {
+	c, err := gnsq.NewConsumer(topic, "ch", func(m *gnsq.Message) error {
 		return nil
-	}, newConfig(t, "max_in_flight", "1000"))
+	}, gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t, "max_in_flight", "1000")),
+		gnsq.WithConsumerHooks(gnsq.ConsumerHooks{OnFinish: func(uint32, gnsq.MessageID) {
+			if finished.Add(1) == 500 {
+				c.Close()
+			}
+		}}))
 	require.NoError(t, err)
-	c.Hooks.OnFinish = func(uint32, gnsq.MessageID) {
-		if finished.Add(1) == 500 {
-			c.Close()
-		}
-	}
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	require.True(t, c.Join(20*time.Second))
 	require.Equal(t, int32(500), finished.Load())
 	nsqtest.WaitFor(t, 5*time.Second, "nsqd to see every FIN", func() bool {
 		s := statsOf(t, nsqd, topic, "ch")
 		return s.Depth == 0 && s.InFlight == 0
 	})
+}
+
+// Run blocks until its context ends, then drains: what was received is
+// handled and finished, nothing stays in flight, and the rest stays queued.
+// Closed instead, Run returns nil.
+func TestConsumerRunDrainsWhenItsContextEnds(t *testing.T) {
+	nsqd := nsqtest.StartNsqd(t)
+	topic := uniqueTopic("run")
+	publishBodies(t, nsqd.TCPAddr, topic, "r", 500)
+	ctx, cancel := context.WithCancel(context.Background())
+	var handled atomic.Int32
+	c, err := gnsq.NewConsumer(topic, "ch", func(*gnsq.Message) error {
+		if handled.Add(1) == 100 {
+			cancel()
+		}
+		time.Sleep(time.Millisecond) // still handling what was received when ctx ends
+		return nil
+	}, gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t, "max_in_flight", "50")))
+	require.NoError(t, err)
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	select {
+	case err := <-ran:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	assert.False(t, c.IsRunning())
+	s := statsOf(t, nsqd, topic, "ch")
+	assert.Zero(t, s.InFlight, "drained: nothing left in flight")
+	assert.Equal(t, 500, s.Depth+int(handled.Load()), "every message handled or still queued, once")
+	assert.Zero(t, s.RequeueCount)
+
+	c2, err := gnsq.NewConsumer(topic, "ch", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(nsqd.TCPAddr))
+	require.NoError(t, err)
+	go func() { ran <- c2.Run(context.Background()) }()
+	nsqtest.WaitFor(t, 10*time.Second, "c2 connected", func() bool { return len(c2.Connections()) == 1 })
+	c2.Close()
+	select {
+	case err := <-ran:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+}
+
+func TestConstructorOptionsAreChecked(t *testing.T) {
+	h := func(*gnsq.Message) error { return nil }
+	var iae *gnsq.InvalidArgumentError
+	_, err := gnsq.NewConsumer("t", "ch", h, gnsq.WithNsqd("127.0.0.1:4150"), gnsq.WithProducerHooks(gnsq.ProducerHooks{}))
+	require.ErrorAs(t, err, &iae)
+	assert.Contains(t, err.Error(), "WithProducerHooks does not apply to a Consumer")
+	_, err = gnsq.NewNsqdTCPClient("127.0.0.1:4150", gnsq.WithNsqd("127.0.0.1:4151"))
+	require.ErrorAs(t, err, &iae)
+	_, err = gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"), nil)
+	require.ErrorAs(t, err, &iae)
+	_, err = gnsq.NewProducer()
+	require.ErrorAs(t, err, &iae)
+	assert.Contains(t, err.Error(), "WithNsqd")
+	bad := gnsq.NewConfig()
+	bad.MaxInFlight = -1
+	_, err = gnsq.NewConsumer("t", "ch", h, gnsq.WithNsqd("127.0.0.1:4150"), gnsq.WithConfig(bad))
+	require.Error(t, err, "WithConfig's Config is validated")
+	c, err := gnsq.NewConsumer("t", "ch", h, gnsq.WithNsqd("127.0.0.1:4150", "127.0.0.1:4150"), gnsq.WithNsqd("127.0.0.1:4152"))
+	require.NoError(t, err, "WithNsqd adds up")
+	c.Close()
 }

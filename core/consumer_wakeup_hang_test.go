@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"context"
 	"encoding/binary"
 	"strings"
 	"testing"
@@ -41,12 +42,12 @@ func TestConsumerHandlesMessageFollowedByHeartbeat(t *testing.T) {
 		}
 	})
 	handled := make(chan string, 1)
-	c, err := gnsq.NewConsumer("t", "c", []string{fake.Addr}, nil, func(m *gnsq.Message) error {
+	c, err := gnsq.NewConsumer("t", "c", func(m *gnsq.Message) error {
 		handled <- string(m.Body)
 		return nil
-	}, newConfig(t))
+	}, gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t)))
 	require.NoError(t, err)
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	defer c.Close()
 	select {
 	case body := <-handled:

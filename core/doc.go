@@ -14,21 +14,25 @@ once, in nsqd's OK or an error, also when its connection dies or the
 producer closes. Lost connections are re-established with capped, jittered
 backoff.
 
-	producer, err := gnsq.NewProducer([]string{"127.0.0.1:4150"}, gnsq.NewConfig())
+	producer, err := gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"))
 	if err != nil {
 		return err
 	}
-	if err := producer.Start(); err != nil {
+	if err := producer.Start(ctx); err != nil {
 		return err
 	}
 	defer producer.Close()
-	if _, err := producer.Publish(ctx, "topic", []byte("hello")); err != nil {
+	if err := producer.Publish(ctx, "topic", []byte("hello")); err != nil {
 		return err
 	}
 
-MultiPublish sends several bodies in one MPUB and DeferredPublish delays
-delivery. PublishAsync and MultiPublishAsync return at once with a
-*Result, completed (and its callback run) when nsqd answers.
+Constructors take named options: WithNsqd and WithLookupd for addresses,
+WithConfig for the settings, WithProducerHooks, WithConsumerHooks or
+WithConnHooks for the signals. MultiPublish sends several bodies in one
+MPUB and DeferredPublish delays delivery. PublishAsync and
+MultiPublishAsync return at once with a *Result, completed (and its
+callback run) when nsqd answers; Result.Wait also gives nsqd's answer
+itself.
 
 # Consuming
 
@@ -51,8 +55,9 @@ handled and reported through OnGivingUp. RDY is spread within
 max_in_flight across the connections, each connection backs off on its
 own after failures, and lookupd is polled with jitter.
 
-Start connects and returns; Run starts and blocks until Close. Close
-stops at once: messages received and not yet answered are abandoned and
+Start connects and returns; Run starts and blocks until Close, or drains
+the consumer when its context ends (signal.NotifyContext makes Ctrl-C a
+graceful stop). Close stops at once: messages received and not yet answered are abandoned and
 nsqd redelivers them after its msg_timeout. Drain is the graceful close:
 it tells every nsqd to send no more, lets the handlers (including
 asynchronous answers) finish what was received, writes the answers out,
@@ -87,10 +92,12 @@ verifies certificates by default.
 
 # Hooks
 
-Producer.Hooks and Consumer.Hooks carry gnsq's signals (OnResponse,
+ProducerHooks and ConsumerHooks carry gnsq's signals (OnResponse,
 OnError, OnAuth, OnClose, and for consumers OnFinish, OnRequeue,
-OnGivingUp, OnException) plus OnConnect and OnDisconnect. They run on the
-client's goroutines, must not block for long, and are set before Start.
+OnGivingUp, OnException) plus OnConnect and OnDisconnect; ConnHooks those
+of one NsqdTCPClient. They are given to the constructor and fixed for the
+client's life; they run on the client's goroutines and must not block for
+long.
 
 # Errors
 

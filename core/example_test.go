@@ -22,11 +22,11 @@ func ExampleProducer() {
 	if err := cfg.Set("max_backoff_duration", "30"); err != nil { // gnsq's names and units
 		log.Fatal(err)
 	}
-	producer, err := gnsq.NewProducer([]string{"127.0.0.1:4150"}, cfg)
+	producer, err := gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"), gnsq.WithConfig(cfg))
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := producer.Start(); err != nil {
+	if err := producer.Start(context.Background()); err != nil {
 		log.Fatal(err)
 	}
 	defer producer.Close()
@@ -34,11 +34,11 @@ func ExampleProducer() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	// Publish waits for nsqd's answer: "OK", or a typed error.
-	if _, err := producer.Publish(ctx, "events", []byte("hello")); err != nil {
+	// Publish waits for nsqd's answer: nil for OK, or a typed error.
+	if err := producer.Publish(ctx, "events", []byte("hello")); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := producer.MultiPublish(ctx, "events", [][]byte{[]byte("a"), []byte("b")}); err != nil {
+	if err := producer.MultiPublish(ctx, "events", [][]byte{[]byte("a"), []byte("b")}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -58,8 +58,8 @@ func ExampleProducer() {
 }
 
 // Consume with a Handler: nil finishes the message, an error requeues it
-// with backoff. On Ctrl-C the consumer drains: handlers finish what was
-// received before it closes.
+// with backoff. Run blocks; on Ctrl-C its context ends and it drains the
+// consumer: handlers finish what was received before it closes.
 func ExampleConsumer() {
 	cfg := gnsq.NewConfig()
 	if err := cfg.Set("max_in_flight", "100"); err != nil {
@@ -73,29 +73,23 @@ func ExampleConsumer() {
 		fmt.Printf("%s\n", m.Body)
 		return nil // finished
 	}
-	consumer, err := gnsq.NewConsumer("events", "printer",
-		[]string{"127.0.0.1:4150"}, // nsqd, and/or
-		[]string{"127.0.0.1:4161"}, // nsqlookupd
-		handler, cfg)
+	consumer, err := gnsq.NewConsumer("events", "printer", handler,
+		gnsq.WithNsqd("127.0.0.1:4150"),    // nsqd, and/or
+		gnsq.WithLookupd("127.0.0.1:4161"), // nsqlookupd
+		gnsq.WithConfig(cfg),
+		gnsq.WithConsumerHooks(gnsq.ConsumerHooks{
+			OnGivingUp: func(m *gnsq.Message) {
+				log.Printf("giving up on %x after %d attempts", m.ID[:], m.Attempts)
+			},
+		}))
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Hooks are set before Start.
-	consumer.Hooks.OnGivingUp = func(m *gnsq.Message) {
-		log.Printf("giving up on %s after %d attempts", m.ID[:], m.Attempts)
-	}
-	if err := consumer.Start(); err != nil {
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
-	}
-
-	interrupt := make(chan os.Signal, 1)
-	signal.Notify(interrupt, os.Interrupt)
-	<-interrupt
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := consumer.Drain(ctx); err != nil {
-		log.Printf("drain: %v", err)
 	}
 }
 
@@ -109,8 +103,7 @@ func ExampleMessage_EnableAsync() {
 		work <- m
 		return nil
 	}
-	consumer, err := gnsq.NewConsumer("events", "async",
-		[]string{"127.0.0.1:4150"}, nil, handler, nil)
+	consumer, err := gnsq.NewConsumer("events", "async", handler, gnsq.WithNsqd("127.0.0.1:4150"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -131,7 +124,7 @@ func ExampleMessage_EnableAsync() {
 		}
 	}()
 
-	if err := consumer.Run(); err != nil { // blocks until Close
+	if err := consumer.Run(context.Background()); err != nil { // blocks until Close
 		log.Fatal(err)
 	}
 }

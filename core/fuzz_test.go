@@ -156,7 +156,7 @@ func FuzzIdentifyResponse(f *testing.F) {
 			_ = conn.(*net.TCPConn).CloseWrite()
 			_, _ = io.Copy(io.Discard, conn)
 		}()
-		c, err := gnsq.NewNsqdTCPClient(l.Addr().String(), configs[tlsRequired])
+		c, err := gnsq.NewNsqdTCPClient(l.Addr().String(), gnsq.WithConfig(configs[tlsRequired]))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,10 +40,10 @@ func TestHostileFramesAfterIdentify(t *testing.T) {
 				c.WriteRaw(hostile)
 				// Closing right away also covers "truncated frame + EOF".
 			})
-			c, err := dial(t, fake.Addr, newConfig(t))
-			require.NoError(t, err)
 			var hookErr error
-			c.Hooks.OnError = func(_ *gnsq.NsqdTCPClient, err error) { hookErr = err }
+			c, err := dial(t, fake.Addr, newConfig(t),
+				gnsq.WithConnHooks(gnsq.ConnHooks{OnError: func(_ *gnsq.NsqdTCPClient, err error) { hookErr = err }}))
+			require.NoError(t, err)
 			_, err = c.ReadResponse()
 			require.Error(t, err)
 			var pe *gnsq.ProtocolError
@@ -135,10 +135,10 @@ func TestProducerRecoversFromHostileFrame(t *testing.T) {
 		}
 	})
 	p := startProducer(t, []string{fake.Addr}, newConfig(t, "max_backoff_duration", "1"))
-	_, err := p.Publish(ctxTimeout(t, 5*time.Second), "t", []byte("x"))
+	err := p.Publish(ctxTimeout(t, 5*time.Second), "t", []byte("x"))
 	require.ErrorIs(t, err, gnsq.ErrConnectionClosed)
 	assert.Contains(t, err.Error(), "protocol error")
-	_, err = p.Publish(ctxTimeout(t, 10*time.Second), "t", []byte("y"))
+	err = p.Publish(ctxTimeout(t, 10*time.Second), "t", []byte("y"))
 	require.NoError(t, err)
 	assert.Equal(t, 2, fake.Connections())
 }

@@ -33,32 +33,31 @@ const (
 // its own, so keep-alive connections are pooled per process.
 var defaultHTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 
-// httpEndpoint is the shared base of NsqdHTTPClient and LookupdClient:
-// where to send requests, and how.
-type httpEndpoint struct {
+// httpAddr is where an HTTPEndpoint sends its requests.
+type httpAddr struct {
 	scheme string // "http" or "https"
 	host   string
 	port   int
 }
 
-// newHTTPEndpoint applies gnsq's defaults: host "localhost", port
+// newHTTPAddr applies gnsq's defaults: host "localhost", port
 // defaultPort when host is empty or port <= 0.
-func newHTTPEndpoint(host string, port, defaultPort int) httpEndpoint {
+func newHTTPAddr(host string, port, defaultPort int) httpAddr {
 	if host == "" {
 		host = "localhost"
 	}
 	if port <= 0 {
 		port = defaultPort
 	}
-	return httpEndpoint{scheme: "http", host: host, port: port}
+	return httpAddr{scheme: "http", host: host, port: port}
 }
 
-// parseHTTPEndpoint implements gnsq's from_url: "http://h:p", "h:p" or
+// parseHTTPAddr implements gnsq's from_url: "http://h:p", "h:p" or
 // "https://h" (TLS); a missing port is defaultPort; path, query and
 // fragment are dropped.
-func parseHTTPEndpoint(raw string, defaultPort int) (httpEndpoint, error) {
-	bad := func(why string) (httpEndpoint, error) {
-		return httpEndpoint{}, &InvalidArgumentError{Reason: fmt.Sprintf("bad url %q: %s", raw, why)}
+func parseHTTPAddr(raw string, defaultPort int) (httpAddr, error) {
+	bad := func(why string) (httpAddr, error) {
+		return httpAddr{}, &InvalidArgumentError{Reason: fmt.Sprintf("bad url %q: %s", raw, why)}
 	}
 	s := strings.TrimSpace(raw)
 	if s == "" {
@@ -89,17 +88,18 @@ func parseHTTPEndpoint(raw string, defaultPort int) (httpEndpoint, error) {
 	} else if strings.HasSuffix(u.Host, ":") {
 		return bad("empty port")
 	}
-	return httpEndpoint{scheme: scheme, host: host, port: port}, nil
+	return httpAddr{scheme: scheme, host: host, port: port}, nil
 }
 
 // address is "scheme://host:port/".
-func (e httpEndpoint) address() string {
+func (e httpAddr) address() string {
 	return e.scheme + "://" + net.JoinHostPort(e.host, strconv.Itoa(e.port)) + "/"
 }
 
-// httpBase is what NsqdHTTPClient and LookupdClient share: their settings
-// and address, and the request helpers.
-type httpBase struct {
+// HTTPEndpoint is what NsqdHTTPClient and LookupdClient share: the
+// server's address (Address, Host, Port, Scheme) and how requests are
+// sent. Set its fields before the client's first request.
+type HTTPEndpoint struct {
 	// UserAgent is sent as User-Agent; empty means DefaultUserAgent.
 	UserAgent string
 	// Timeout bounds each request, reading the answer included;
@@ -109,41 +109,43 @@ type httpBase struct {
 	// means a shared client with Go's default transport.
 	HTTPClient *http.Client
 
-	ep httpEndpoint
+	ep httpAddr
 }
 
-func newHTTPBase(ep httpEndpoint) httpBase { return httpBase{Timeout: DefaultHTTPTimeout, ep: ep} }
+func newHTTPEndpoint(ep httpAddr) HTTPEndpoint {
+	return HTTPEndpoint{Timeout: DefaultHTTPTimeout, ep: ep}
+}
 
 // Scheme returns "http" or "https".
-func (c *httpBase) Scheme() string { return c.ep.scheme }
+func (c *HTTPEndpoint) Scheme() string { return c.ep.scheme }
 
 // Host returns the server's host.
-func (c *httpBase) Host() string { return c.ep.host }
+func (c *HTTPEndpoint) Host() string { return c.ep.host }
 
 // Port returns the server's HTTP port.
-func (c *httpBase) Port() int { return c.ep.port }
+func (c *HTTPEndpoint) Port() int { return c.ep.port }
 
 // Address returns "http://host:port/".
-func (c *httpBase) Address() string { return c.ep.address() }
+func (c *HTTPEndpoint) Address() string { return c.ep.address() }
 
-func (c *httpBase) opts() httpOptions {
+func (c *HTTPEndpoint) opts() httpOptions {
 	return httpOptions{userAgent: c.UserAgent, timeout: c.Timeout, client: c.HTTPClient}
 }
 
-func (c *httpBase) getJSON(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
+func (c *HTTPEndpoint) getJSON(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
 	return c.ep.doJSON(ctx, c.opts(), http.MethodGet, path, q)
 }
 
-func (c *httpBase) getBytes(ctx context.Context, path string, q url.Values) ([]byte, error) {
+func (c *HTTPEndpoint) getBytes(ctx context.Context, path string, q url.Values) ([]byte, error) {
 	return c.ep.doBytes(ctx, c.opts(), http.MethodGet, path, q, nil)
 }
 
-func (c *httpBase) post(ctx context.Context, path string, q url.Values, body []byte) ([]byte, error) {
+func (c *HTTPEndpoint) post(ctx context.Context, path string, q url.Values, body []byte) ([]byte, error) {
 	return c.ep.doBytes(ctx, c.opts(), http.MethodPost, path, q, body)
 }
 
 // topicOp POSTs to path with ?topic= (create, delete, empty, ...).
-func (c *httpBase) topicOp(ctx context.Context, path, topic string) error {
+func (c *HTTPEndpoint) topicOp(ctx context.Context, path, topic string) error {
 	q, err := httpTopicQuery(topic)
 	if err != nil {
 		return err
@@ -153,7 +155,7 @@ func (c *httpBase) topicOp(ctx context.Context, path, topic string) error {
 }
 
 // channelOp POSTs to path with ?topic=&channel=.
-func (c *httpBase) channelOp(ctx context.Context, path, topic, channel string) error {
+func (c *HTTPEndpoint) channelOp(ctx context.Context, path, topic, channel string) error {
 	q, err := httpTopicChannelQuery(topic, channel)
 	if err != nil {
 		return err
@@ -177,7 +179,7 @@ type httpResult struct {
 
 // do sends one request. Parameters always go in the query string (also
 // for POST, as gnsq does); body is only used by pub/mpub.
-func (e httpEndpoint) do(ctx context.Context, o httpOptions, method, path string, query url.Values, body []byte) (httpResult, error) {
+func (e httpAddr) do(ctx context.Context, o httpOptions, method, path string, query url.Values, body []byte) (httpResult, error) {
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -244,7 +246,7 @@ func (e httpEndpoint) do(ctx context.Context, o httpOptions, method, path string
 }
 
 // doJSON is do for endpoints that must answer JSON.
-func (e httpEndpoint) doJSON(ctx context.Context, o httpOptions, method, path string, query url.Values) (json.RawMessage, error) {
+func (e httpAddr) doJSON(ctx context.Context, o httpOptions, method, path string, query url.Values) (json.RawMessage, error) {
 	r, err := e.do(ctx, o, method, path, query, nil)
 	if err != nil {
 		return nil, err
@@ -256,7 +258,7 @@ func (e httpEndpoint) doJSON(ctx context.Context, o httpOptions, method, path st
 }
 
 // doBytes is do for endpoints that answer text (or nothing).
-func (e httpEndpoint) doBytes(ctx context.Context, o httpOptions, method, path string, query url.Values, body []byte) ([]byte, error) {
+func (e httpAddr) doBytes(ctx context.Context, o httpOptions, method, path string, query url.Values, body []byte) ([]byte, error) {
 	r, err := e.do(ctx, o, method, path, query, body)
 	return r.body, err
 }

@@ -15,24 +15,24 @@ const DefaultLookupdHTTPPort = 4161
 // *HTTPError carrying nsqlookupd's message. Safe for concurrent use once
 // its fields are set.
 type LookupdClient struct {
-	httpBase
+	HTTPEndpoint
 }
 
 // NewLookupdClient returns a client for http://host:port/; an empty host
 // is "localhost" and a port <= 0 is 4161.
 func NewLookupdClient(host string, port int) *LookupdClient {
-	return &LookupdClient{newHTTPBase(newHTTPEndpoint(host, port, DefaultLookupdHTTPPort))}
+	return &LookupdClient{newHTTPEndpoint(newHTTPAddr(host, port, DefaultLookupdHTTPPort))}
 }
 
 // LookupdClientFromURL parses "http://h:p", "h:p" or "https://h" (TLS;
 // the port defaults to 4161); path and query are ignored. A bad URL is an
 // *InvalidArgumentError.
 func LookupdClientFromURL(rawURL string) (*LookupdClient, error) {
-	ep, err := parseHTTPEndpoint(rawURL, DefaultLookupdHTTPPort)
+	ep, err := parseHTTPAddr(rawURL, DefaultLookupdHTTPPort)
 	if err != nil {
 		return nil, err
 	}
-	return &LookupdClient{newHTTPBase(ep)}, nil
+	return &LookupdClient{newHTTPEndpoint(ep)}, nil
 }
 
 // String returns gnsq's repr, <LookupdClient 'http://host:port/'>.

@@ -17,24 +17,24 @@ const DefaultNsqdHTTPPort = 4151
 // *HTTPError carrying nsqd's message. Safe for concurrent use once its
 // fields are set.
 type NsqdHTTPClient struct {
-	httpBase
+	HTTPEndpoint
 }
 
 // NewNsqdHTTPClient returns a client for http://host:port/; an empty host
 // is "localhost" and a port <= 0 is 4151.
 func NewNsqdHTTPClient(host string, port int) *NsqdHTTPClient {
-	return &NsqdHTTPClient{newHTTPBase(newHTTPEndpoint(host, port, DefaultNsqdHTTPPort))}
+	return &NsqdHTTPClient{newHTTPEndpoint(newHTTPAddr(host, port, DefaultNsqdHTTPPort))}
 }
 
 // NsqdHTTPClientFromURL parses "http://h:p", "h:p" or "https://h" (TLS;
 // the port defaults to 4151); path and query are ignored. A bad URL is an
 // *InvalidArgumentError.
 func NsqdHTTPClientFromURL(rawURL string) (*NsqdHTTPClient, error) {
-	ep, err := parseHTTPEndpoint(rawURL, DefaultNsqdHTTPPort)
+	ep, err := parseHTTPAddr(rawURL, DefaultNsqdHTTPPort)
 	if err != nil {
 		return nil, err
 	}
-	return &NsqdHTTPClient{newHTTPBase(ep)}, nil
+	return &NsqdHTTPClient{newHTTPEndpoint(ep)}, nil
 }
 
 // String returns gnsq's repr, <NsqdHTTPClient 'http://host:port/'>.

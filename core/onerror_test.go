@@ -1,6 +1,7 @@
 package gnsq_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -43,25 +44,26 @@ func TestErrorsReportedOnceWithoutRepetition(t *testing.T) {
 	var perr, cerr errorLog
 	var lost []string
 	var mu sync.Mutex
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t, "max_backoff_duration", "1"))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t, "max_backoff_duration", "1")),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{
+			OnError:      perr.add,
+			OnDisconnect: func(_ uint32, _ string, err error) { mu.Lock(); lost = append(lost, err.Error()); mu.Unlock() },
+		}))
 	require.NoError(t, err)
-	p.Hooks.OnError = perr.add
-	p.Hooks.OnDisconnect = func(_ uint32, _ string, err error) { mu.Lock(); lost = append(lost, err.Error()); mu.Unlock() }
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
-	_, err = p.Publish(ctxTimeout(t, 5*time.Second), "onerr", make([]byte, 101)) // fatal E_BAD_MESSAGE
+	err = p.Publish(ctxTimeout(t, 5*time.Second), "onerr", make([]byte, 101)) // fatal E_BAD_MESSAGE
 	require.ErrorIs(t, err, gnsq.ErrBadMessage)
 	nsqtest.WaitFor(t, 5*time.Second, "the reconnect", func() bool {
-		_, err := p.Publish(ctxTimeout(t, time.Second), "onerr", []byte("x"))
+		err := p.Publish(ctxTimeout(t, time.Second), "onerr", []byte("x"))
 		return err == nil
 	})
 	assert.Equal(t, 1, perr.count("E_BAD_MESSAGE"), "the producer reports nsqd's error once")
 
-	c, err := gnsq.NewConsumer("onerr", "ch", []string{nsqd.TCPAddr}, nil, func(*gnsq.Message) error { return nil },
-		newConfig(t, "max_backoff_duration", "1"))
+	c, err := gnsq.NewConsumer("onerr", "ch", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t, "max_backoff_duration", "1")),
+		gnsq.WithConsumerHooks(gnsq.ConsumerHooks{OnError: cerr.add}))
 	require.NoError(t, err)
-	c.Hooks.OnError = cerr.add
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	defer c.Close()
 	nsqd.Stop()
 	nsqtest.WaitFor(t, 10*time.Second, "both see the connection lost", func() bool {

@@ -78,7 +78,7 @@ const (
 // dies or the producer closes. Lost connections are re-established with
 // capped, jittered backoff. All methods are safe for concurrent use.
 type Producer struct {
-	Hooks ProducerHooks
+	hooks ProducerHooks // fixed at construction
 
 	addrs []string
 	cfg   *Config
@@ -101,27 +101,28 @@ type producerConn struct {
 	dead    bool // set once pending was failed; nothing may be queued after
 }
 
-// NewProducer returns a producer for addrs ("host[:port]", port 4150 by
-// default). A nil cfg takes the defaults; cfg is copied.
-func NewProducer(addrs []string, cfg *Config) (*Producer, error) {
-	if cfg == nil {
-		cfg = NewConfig()
-	}
-	if err := cfg.Validate(); err != nil {
+// NewProducer returns a producer for the nsqd given with WithNsqd (at
+// least one). The other options are WithConfig and WithProducerHooks.
+func NewProducer(opts ...Option) (*Producer, error) {
+	s, err := collect("a Producer", []string{"WithConfig", "WithNsqd", "WithProducerHooks"}, opts)
+	if err != nil {
 		return nil, err
 	}
-	norm, err := normalizeAddresses(addrs, 4150)
+	norm, err := normalizeAddresses(s.nsqd, 4150)
 	if err != nil {
 		return nil, err
 	}
 	if len(norm) == 0 {
-		return nil, &InvalidArgumentError{Reason: "must specify at least one nsqd address"}
+		return nil, &InvalidArgumentError{Reason: "must specify at least one nsqd address (WithNsqd)"}
 	}
-	cfg = cfg.clone()
-	return &Producer{
-		addrs: norm, cfg: cfg, log: cfg.logger().With("component", "gnsq.producer"),
+	p := &Producer{
+		addrs: norm, cfg: s.cfg, log: s.cfg.logger().With("component", "gnsq.producer"),
 		connAdded: make(chan struct{}), stop: make(chan struct{}),
-	}, nil
+	}
+	if s.producerHooks != nil {
+		p.hooks = *s.producerHooks
+	}
+	return p, nil
 }
 
 // normalizeAddresses turns "host[:port]" into "host:port", dropping duplicates.
@@ -152,9 +153,11 @@ func (p *Producer) Addresses() []string { return append([]string(nil), p.addrs..
 
 // Start connects to every nsqd. It waits for each first attempt to end;
 // failures are reported through OnError and retried in the background, not
-// returned. Start on a closed producer returns ErrClosed; a second Start
+// returned. If ctx ends first, Start returns its error at once; the
+// producer is started all the same and goes on connecting (Close it to
+// give up). Start on a closed producer returns ErrClosed; a second Start
 // does nothing.
-func (p *Producer) Start() error {
+func (p *Producer) Start(ctx context.Context) error {
 	p.mu.Lock()
 	switch p.state {
 	case producerClosed:
@@ -173,8 +176,7 @@ func (p *Producer) Start() error {
 		go p.maintain(addr, firstAttempts.Done)
 	}
 	p.mu.Unlock()
-	firstAttempts.Wait()
-	return nil
+	return waitWithin(ctx, &firstAttempts)
 }
 
 // IsRunning reports whether the producer was started and not closed.
@@ -203,7 +205,7 @@ func (p *Producer) Close() {
 		pc.failAll(fmt.Errorf("%w: producer closed", ErrClosed))
 		pc.client.CloseStream()
 	}
-	if h := p.Hooks.OnClose; h != nil {
+	if h := p.hooks.OnClose; h != nil {
 		h()
 	}
 }
@@ -212,36 +214,39 @@ func (p *Producer) Close() {
 // Close), or timeout passes (0: wait forever). It reports whether they exited.
 func (p *Producer) Join(timeout time.Duration) bool { return WaitGroupWithin(&p.wg, timeout) }
 
-// Publish sends PUB and waits for nsqd's answer. ctx bounds the whole call:
-// the wait for a connection (ErrNoConnections) and the wait for the answer.
-func (p *Producer) Publish(ctx context.Context, topic string, body []byte) ([]byte, error) {
+// Publish sends PUB and waits for nsqd's OK. ctx bounds the whole call:
+// the wait for a connection (ErrNoConnections) and the wait for the
+// answer (then the outcome is unknown: it may still succeed). For nsqd's
+// answer itself, use PublishAsync and Result.Wait.
+func (p *Producer) Publish(ctx context.Context, topic string, body []byte) error {
 	return p.DeferredPublish(ctx, topic, 0, body)
 }
 
-// DeferredPublish sends DPUB (PUB when delay is 0) and waits for the answer.
-func (p *Producer) DeferredPublish(ctx context.Context, topic string, delay time.Duration, body []byte) ([]byte, error) {
+// DeferredPublish sends DPUB (PUB when delay is 0) and waits for nsqd's OK.
+func (p *Producer) DeferredPublish(ctx context.Context, topic string, delay time.Duration, body []byte) error {
 	cmd, err := PublishOrDefer(topic, delay, body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	return p.sendAndWait(ctx, cmd)
 }
 
-// MultiPublish sends MPUB and waits for nsqd's answer.
-func (p *Producer) MultiPublish(ctx context.Context, topic string, bodies [][]byte) ([]byte, error) {
+// MultiPublish sends MPUB and waits for nsqd's OK.
+func (p *Producer) MultiPublish(ctx context.Context, topic string, bodies [][]byte) error {
 	cmd, err := MultiPublish(topic, bodies)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	return p.sendAndWait(ctx, cmd)
 }
 
-func (p *Producer) sendAndWait(ctx context.Context, cmd *Command) ([]byte, error) {
+func (p *Producer) sendAndWait(ctx context.Context, cmd *Command) error {
 	r, err := p.send(ctx, cmd, nil, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return r.Wait(ctx)
+	_, err = r.Wait(ctx)
+	return err
 }
 
 // PublishAsync queues PUB (DPUB when delay is not 0) on a connection and returns
@@ -479,7 +484,7 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 		if err == nil {
 			retry.Reset()
 			id := pc.client.id
-			if h := p.Hooks.OnConnect; h != nil {
+			if h := p.hooks.OnConnect; h != nil {
 				h(id, addr)
 			}
 			firstAttempt()
@@ -494,7 +499,7 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 			}
 			pc.failAll(cause)
 			pc.client.CloseStream()
-			if h := p.Hooks.OnDisconnect; h != nil {
+			if h := p.hooks.OnDisconnect; h != nil {
 				h(id, addr, err)
 			}
 			if p.closed() {
@@ -518,7 +523,7 @@ func (p *Producer) maintain(addr string, firstAttemptDone func()) {
 }
 
 func (p *Producer) reportError(connID uint32, err error) {
-	if h := p.Hooks.OnError; h != nil && err != nil {
+	if h := p.hooks.OnError; h != nil && err != nil {
 		h(connID, err)
 	}
 }
@@ -526,13 +531,11 @@ func (p *Producer) reportError(connID uint32, err error) {
 // connect opens, identifies and registers one connection. A failure is
 // logged and reported through OnError unless the producer is closing.
 func (p *Producer) connect(addr string) (*producerConn, error) {
-	client, err := NewNsqdTCPClient(addr, p.cfg)
+	client, err := newNsqdTCPClient(addr, p.cfg)
 	if err != nil {
 		return nil, p.connectFailed(0, addr, err)
 	}
-	if h := p.Hooks.OnAuth; h != nil {
-		client.Hooks.OnAuth = h
-	}
+	client.hooks.OnAuth = p.hooks.OnAuth
 	client.closeOn(p.stop) // Close ends a dial or handshake in progress
 	if err := client.Connect(); err != nil {
 		return nil, p.connectFailed(client.id, addr, err)
@@ -569,7 +572,7 @@ func (p *Producer) readLoop(pc *producerConn) error {
 			if bytes.Equal(resp.Data, respHeartbeat) {
 				continue
 			}
-			if h := p.Hooks.OnResponse; h != nil {
+			if h := p.hooks.OnResponse; h != nil {
 				h(pc.client.id, resp.Data)
 			}
 			r := pc.pop()

@@ -24,9 +24,9 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 
 func startProducer(t testing.TB, addrs []string, cfg *gnsq.Config) *gnsq.Producer {
 	t.Helper()
-	p, err := gnsq.NewProducer(addrs, cfg)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(addrs...), gnsq.WithConfig(cfg))
 	require.NoError(t, err)
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	t.Cleanup(p.Close)
 	return p
 }
@@ -63,28 +63,20 @@ func bodies(ms []*gnsq.Message) []string {
 func TestProducerPublishMethods(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
 	var responses atomic.Int32
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t)),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnResponse: func(uint32, []byte) { responses.Add(1) }}))
 	require.NoError(t, err)
-	p.Hooks.OnResponse = func(uint32, []byte) { responses.Add(1) }
 	assert.False(t, p.IsRunning())
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
 	assert.True(t, p.IsRunning())
 	topic := uniqueTopic("pub")
 	ctx := ctxTimeout(t, 10*time.Second)
 
-	resp, err := p.Publish(ctx, topic, []byte("one"))
-	require.NoError(t, err)
-	assert.Equal(t, "OK", string(resp))
-
-	resp, err = p.MultiPublish(ctx, topic, [][]byte{[]byte("two"), []byte("three\x00\xff")})
-	require.NoError(t, err)
-	assert.Equal(t, "OK", string(resp))
-
+	require.NoError(t, p.Publish(ctx, topic, []byte("one")))
+	require.NoError(t, p.MultiPublish(ctx, topic, [][]byte{[]byte("two"), []byte("three\x00\xff")}))
 	start := time.Now()
-	resp, err = p.DeferredPublish(ctx, topic, 300*time.Millisecond, []byte("deferred"))
-	require.NoError(t, err)
-	assert.Equal(t, "OK", string(resp))
+	require.NoError(t, p.DeferredPublish(ctx, topic, 300*time.Millisecond, []byte("deferred")))
 
 	var called atomic.Int32
 	r, err := p.PublishAsync(ctx, topic, 0, []byte("async"), func(r *gnsq.Result) { called.Add(1) })
@@ -121,7 +113,7 @@ func TestProducerBinaryBodiesRoundTrip(t *testing.T) {
 	topic := uniqueTopic("bin")
 	want := []string{"\x00", "\xff\xfe\x00\x01", string(binaryBody(70000)), "\x00\x00\x00\x04"}
 	for _, b := range want {
-		_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte(b))
+		err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte(b))
 		require.NoError(t, err)
 	}
 	assert.ElementsMatch(t, want, bodies(consume(t, nsqd.TCPAddr, topic, len(want))))
@@ -133,7 +125,7 @@ func TestProducerSeveralNsqdRoundRobin(t *testing.T) {
 	assert.Len(t, p.Addresses(), 2, "duplicates dropped")
 	topic := uniqueTopic("rr")
 	for i := 0; i < 10; i++ {
-		_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte{byte('0' + i)})
+		err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte{byte('0' + i)})
 		require.NoError(t, err)
 	}
 	assert.Len(t, consume(t, a.TCPAddr, topic, 5), 5)
@@ -141,30 +133,33 @@ func TestProducerSeveralNsqdRoundRobin(t *testing.T) {
 }
 
 func TestProducerLifecycleErrors(t *testing.T) {
-	_, err := gnsq.NewProducer(nil, nil)
+	_, err := gnsq.NewProducer()
 	var iae *gnsq.InvalidArgumentError
 	require.ErrorAs(t, err, &iae)
-	_, err = gnsq.NewProducer([]string{"host:notaport"}, nil)
+	_, err = gnsq.NewProducer(gnsq.WithNsqd("host:notaport"))
 	require.ErrorAs(t, err, &iae)
 
+	_, err = gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"), gnsq.WithLookupd("127.0.0.1:4161"))
+	require.ErrorAs(t, err, &iae, "an option that does not apply is refused")
+	assert.Contains(t, iae.Error(), "WithLookupd does not apply to a Producer")
+
 	nsqd := nsqtest.StartNsqd(t)
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, nil)
+	closes := 0
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithProducerHooks(gnsq.ProducerHooks{OnClose: func() { closes++ }}))
 	require.NoError(t, err)
-	_, err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
+	err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
 	require.ErrorIs(t, err, gnsq.ErrNotRunning)
 
-	require.NoError(t, p.Start())
-	require.NoError(t, p.Start(), "a second Start only warns")
-	closes := 0
-	p.Hooks.OnClose = func() { closes++ }
+	require.NoError(t, p.Start(context.Background()))
+	require.NoError(t, p.Start(context.Background()), "a second Start only warns")
 	p.Close()
 	p.Close()
 	assert.Equal(t, 1, closes)
 	assert.False(t, p.IsRunning())
 	assert.True(t, p.Join(5*time.Second))
-	_, err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
+	err = p.Publish(ctxTimeout(t, time.Second), "t", []byte("x"))
 	require.ErrorIs(t, err, gnsq.ErrClosed)
-	require.ErrorIs(t, p.Start(), gnsq.ErrClosed)
+	require.ErrorIs(t, p.Start(context.Background()), gnsq.ErrClosed)
 }
 
 // The fake nsqd records everything: invalid names must put zero bytes on
@@ -185,19 +180,19 @@ func TestProducerInvalidTopicSendsNothing(t *testing.T) {
 	ctx := ctxTimeout(t, 5*time.Second)
 	for _, bad := range []string{"", strings.Repeat("x", 65), "a b", "a\nPUB x", "ä", "x#ephemeralx"} {
 		var ine *gnsq.InvalidNameError
-		_, err := p.Publish(ctx, bad, []byte("x"))
+		err := p.Publish(ctx, bad, []byte("x"))
 		require.ErrorAs(t, err, &ine, "%q", bad)
-		_, err = p.MultiPublish(ctx, bad, [][]byte{[]byte("x")})
+		err = p.MultiPublish(ctx, bad, [][]byte{[]byte("x")})
 		require.ErrorAs(t, err, &ine, "%q", bad)
-		_, err = p.DeferredPublish(ctx, bad, time.Second, []byte("x"))
+		err = p.DeferredPublish(ctx, bad, time.Second, []byte("x"))
 		require.ErrorAs(t, err, &ine, "%q", bad)
 		_, err = p.PublishAsync(ctx, bad, 0, []byte("x"), nil)
 		require.ErrorAs(t, err, &ine, "%q", bad)
 	}
-	_, err := p.DeferredPublish(ctx, "good", -time.Second, []byte("x"))
+	err := p.DeferredPublish(ctx, "good", -time.Second, []byte("x"))
 	var iae *gnsq.InvalidArgumentError
 	require.ErrorAs(t, err, &iae)
-	_, err = p.Publish(ctx, "good", []byte("x"))
+	err = p.Publish(ctx, "good", []byte("x"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"IDENTIFY", "PUB good"}, fake.Commands())
 }
@@ -206,10 +201,10 @@ func TestProducerOversizeBodies(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t, "--max-msg-size=1024", "--max-body-size=4096")
 	cfg := newConfig(t, "max_backoff_duration", "1")
 	var errs atomic.Int32
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, cfg)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(cfg),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnError: func(uint32, error) { errs.Add(1) }}))
 	require.NoError(t, err)
-	p.Hooks.OnError = func(uint32, error) { errs.Add(1) }
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
 	topic := uniqueTopic("size")
 
@@ -220,11 +215,11 @@ func TestProducerOversizeBodies(t *testing.T) {
 		detail  string
 	}{
 		{"oversize PUB", func(ctx context.Context) error {
-			_, err := p.Publish(ctx, topic, make([]byte, 1025))
+			err := p.Publish(ctx, topic, make([]byte, 1025))
 			return err
 		}, gnsq.ErrBadMessage, "too big 1025 > 1024"},
 		{"oversize MPUB", func(ctx context.Context) error {
-			_, err := p.MultiPublish(ctx, topic, [][]byte{make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000)})
+			err := p.MultiPublish(ctx, topic, [][]byte{make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000), make([]byte, 1000)})
 			return err
 		}, gnsq.ErrBadBody, "too big"},
 	} {
@@ -233,7 +228,7 @@ func TestProducerOversizeBodies(t *testing.T) {
 		err := tc.publish(ctxTimeout(t, 10*time.Second))
 		require.ErrorIs(t, err, tc.want, tc.name)
 		assert.Contains(t, err.Error(), tc.detail, tc.name)
-		_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("fine"))
+		err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("fine"))
 		require.NoError(t, err, "producer recovers after %s", tc.name)
 	}
 	assert.GreaterOrEqual(t, errs.Load(), int32(2))
@@ -298,7 +293,7 @@ func TestProducerThroughNsqdOutage(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
 	p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t, "max_backoff_duration", "1"))
 	topic := uniqueTopic("outage")
-	_, err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte("before"))
+	err := p.Publish(ctxTimeout(t, 5*time.Second), topic, []byte("before"))
 	require.NoError(t, err)
 
 	var accepted, completed, okCount atomic.Int64
@@ -333,11 +328,11 @@ func TestProducerThroughNsqdOutage(t *testing.T) {
 
 	// While down: a publish fails fast within its own timeout.
 	nsqtest.WaitFor(t, 5*time.Second, "the producer to notice", func() bool {
-		_, err := p.Publish(ctxTimeout(t, 100*time.Millisecond), topic, []byte("x"))
+		err := p.Publish(ctxTimeout(t, 100*time.Millisecond), topic, []byte("x"))
 		return errors.Is(err, gnsq.ErrNoConnections)
 	})
 	start := time.Now()
-	_, err = p.Publish(ctxTimeout(t, 300*time.Millisecond), topic, []byte("down"))
+	err = p.Publish(ctxTimeout(t, 300*time.Millisecond), topic, []byte("down"))
 	require.ErrorIs(t, err, gnsq.ErrNoConnections)
 	assert.Less(t, time.Since(start), 2*time.Second)
 	close(stopPublishing)
@@ -348,7 +343,7 @@ func TestProducerThroughNsqdOutage(t *testing.T) {
 	assert.False(t, twice.Load(), "a publish completed twice")
 
 	nsqd.Start()
-	_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
+	err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
 	require.NoError(t, err, "publishing resumes after restart")
 	t.Logf("accepted %d, ok %d before the kill", accepted.Load(), okCount.Load())
 }
@@ -368,7 +363,7 @@ func TestProducerCloseFailsOutstanding(t *testing.T) {
 		require.NoError(t, err)
 		results = append(results, r)
 	}
-	_, err := p.Publish(ctxTimeout(t, 100*time.Millisecond), "t", []byte("x"))
+	err := p.Publish(ctxTimeout(t, 100*time.Millisecond), "t", []byte("x"))
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the answer never came: outcome unknown")
 	p.Close()
 	for _, r := range results {
@@ -386,21 +381,21 @@ func TestProducerNoConnectionsNoWait(t *testing.T) {
 	p := startProducer(t, []string{"127.0.0.1:" + fmt.Sprint(nsqtest.FreePort(t))}, newConfig(t))
 	done, cancel := context.WithCancel(context.Background())
 	cancel() // gnsq's block=False
-	_, err := p.Publish(done, "t", []byte("x"))
+	err := p.Publish(done, "t", []byte("x"))
 	require.ErrorIs(t, err, gnsq.ErrNoConnections)
 }
 
 func TestProducerAuthHook(t *testing.T) {
 	auth := nsqtest.StartAuthServer(t, "good", "bob")
 	nsqd := nsqtest.StartNsqd(t, "--auth-http-address="+auth.Addr)
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, newConfig(t, "auth_secret", "good"))
-	require.NoError(t, err)
 	var identity atomic.Value
-	p.Hooks.OnAuth = func(_ *gnsq.NsqdTCPClient, r *gnsq.AuthResponse) { identity.Store(r.Identity) }
-	require.NoError(t, p.Start())
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(newConfig(t, "auth_secret", "good")),
+		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnAuth: func(_ *gnsq.NsqdTCPClient, r *gnsq.AuthResponse) { identity.Store(r.Identity) }}))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
 	assert.Equal(t, "bob", identity.Load())
-	_, err = p.Publish(ctxTimeout(t, 5*time.Second), "authed", []byte("x"))
+	err = p.Publish(ctxTimeout(t, 5*time.Second), "authed", []byte("x"))
 	require.NoError(t, err)
 }
 
@@ -410,7 +405,7 @@ func TestProducerTLSAndCompression(t *testing.T) {
 	for _, extra := range [][]string{{}, {"snappy", "true"}, {"deflate", "true"}} {
 		kv := append([]string{"tls_v1", "true", "tls_ca_file", files.CAFile}, extra...)
 		p := startProducer(t, []string{nsqd.TCPAddr}, newConfig(t, kv...))
-		_, err := p.MultiPublish(ctxTimeout(t, 5*time.Second), "tls", [][]byte{[]byte("a"), []byte("b")})
+		err := p.MultiPublish(ctxTimeout(t, 5*time.Second), "tls", [][]byte{[]byte("a"), []byte("b")})
 		require.NoError(t, err, "%v", extra)
 		p.Close()
 	}
@@ -427,11 +422,11 @@ func TestProducerRefusesEmptyBodiesLocally(t *testing.T) {
 	pending, err := p.PublishAsync(ctx, topic, 0, []byte("queued before"), nil)
 	require.NoError(t, err)
 	for _, publish := range []func() error{
-		func() error { _, err := p.Publish(ctx, topic, nil); return err },
-		func() error { _, err := p.Publish(ctx, topic, []byte{}); return err },
-		func() error { _, err := p.DeferredPublish(ctx, topic, time.Second, nil); return err },
-		func() error { _, err := p.MultiPublish(ctx, topic, nil); return err },
-		func() error { _, err := p.MultiPublish(ctx, topic, [][]byte{[]byte("a"), {}}); return err },
+		func() error { err := p.Publish(ctx, topic, nil); return err },
+		func() error { err := p.Publish(ctx, topic, []byte{}); return err },
+		func() error { err := p.DeferredPublish(ctx, topic, time.Second, nil); return err },
+		func() error { err := p.MultiPublish(ctx, topic, nil); return err },
+		func() error { err := p.MultiPublish(ctx, topic, [][]byte{[]byte("a"), {}}); return err },
 		func() error { _, err := p.MultiPublishAsync(ctx, topic, [][]byte{}, nil); return err },
 	} {
 		var invalid *gnsq.InvalidArgumentError
@@ -439,6 +434,6 @@ func TestProducerRefusesEmptyBodiesLocally(t *testing.T) {
 	}
 	_, err = pending.Wait(ctx)
 	require.NoError(t, err, "the publish queued before is unaffected")
-	_, err = p.Publish(ctx, topic, []byte("after"))
+	err = p.Publish(ctx, topic, []byte("after"))
 	require.NoError(t, err)
 }

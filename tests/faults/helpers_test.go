@@ -46,10 +46,9 @@ func startProxy(t testing.TB, target string) *faultproxy.Proxy {
 
 func startProducer(t testing.TB, addr string, cfg *gnsq.Config, hooks gnsq.ProducerHooks) *gnsq.Producer {
 	t.Helper()
-	p, err := gnsq.NewProducer([]string{addr}, cfg)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(addr), gnsq.WithConfig(cfg), gnsq.WithProducerHooks(hooks))
 	require.NoError(t, err)
-	p.Hooks = hooks
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	t.Cleanup(func() {
 		p.Close()
 		assert.True(t, p.Join(5*time.Second), "producer goroutines exit after Close")
@@ -59,10 +58,9 @@ func startProducer(t testing.TB, addr string, cfg *gnsq.Config, hooks gnsq.Produ
 
 func startConsumer(t testing.TB, topic, addr string, h gnsq.Handler, hooks gnsq.ConsumerHooks, cfg *gnsq.Config) *gnsq.Consumer {
 	t.Helper()
-	c, err := gnsq.NewConsumer(topic, "ch", []string{addr}, nil, h, cfg)
+	c, err := gnsq.NewConsumer(topic, "ch", h, gnsq.WithNsqd(addr), gnsq.WithConfig(cfg), gnsq.WithConsumerHooks(hooks))
 	require.NoError(t, err)
-	c.Hooks = hooks
-	require.NoError(t, c.Start())
+	require.NoError(t, c.Start(context.Background()))
 	t.Cleanup(func() {
 		c.Close()
 		assert.True(t, c.Join(5*time.Second), "consumer goroutines exit after Close")
@@ -73,12 +71,12 @@ func startConsumer(t testing.TB, topic, addr string, h gnsq.Handler, hooks gnsq.
 // publish publishes bodies to nsqd directly (not through a proxy).
 func publish(t testing.TB, nsqd *nsqtest.Server, topic string, bodies ...string) {
 	t.Helper()
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, nil)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr))
 	require.NoError(t, err)
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
 	for _, b := range bodies {
-		_, err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte(b))
+		err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte(b))
 		require.NoError(t, err)
 	}
 }

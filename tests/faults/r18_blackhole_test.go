@@ -72,18 +72,18 @@ func TestR18PublishWithTimeoutNeverHangs(t *testing.T) {
 	// Heartbeats and timeout left long: only the context bounds the calls.
 	p := startProducer(t, proxy.Addr(), newConfig(t), gnsq.ProducerHooks{})
 	oks := 0
-	_, err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("warm"))
+	err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("warm"))
 	require.NoError(t, err)
 	oks++
 
 	proxy.Set(faultproxy.Faults{Blackhole: true})
 	calls := map[string]func(ctx context.Context) error{
 		"Publish": func(ctx context.Context) error {
-			_, err := p.Publish(ctx, topic, []byte("held"))
+			err := p.Publish(ctx, topic, []byte("held"))
 			return err
 		},
 		"MultiPublish": func(ctx context.Context) error {
-			_, err := p.MultiPublish(ctx, topic, [][]byte{[]byte("held-1"), []byte("held-2")})
+			err := p.MultiPublish(ctx, topic, [][]byte{[]byte("held-1"), []byte("held-2")})
 			return err
 		},
 		"PublishAsync+Wait": func(ctx context.Context) error {
@@ -104,7 +104,7 @@ func TestR18PublishWithTimeoutNeverHangs(t *testing.T) {
 	}
 
 	proxy.Set(faultproxy.Faults{})
-	_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
+	err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
 	require.NoError(t, err)
 	oks++
 	// The partition held the bytes, as TCP would: they arrive after it.
@@ -119,20 +119,20 @@ func TestR18PublishTimeoutWhileReconnectingIntoBlackhole(t *testing.T) {
 	topic := uniqueTopic("r18r")
 	ev := newEvents()
 	p := startProducer(t, proxy.Addr(), newConfig(t, "dial_timeout", "1"), ev.producerHooks())
-	_, err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("warm"))
+	err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("warm"))
 	require.NoError(t, err)
 
 	proxy.Set(faultproxy.Faults{Blackhole: true})
 	proxy.CloseAll() // the connection drops; reconnects go into the partition
 	ev.await(t, 5*time.Second, "the disconnect", func(e *events) bool { return len(e.disconnects) == 1 })
 	took := elapsed(t, 5*time.Second, "Publish", func() {
-		_, err = p.Publish(ctxTimeout(t, 700*time.Millisecond), topic, []byte("x"))
+		err = p.Publish(ctxTimeout(t, 700*time.Millisecond), topic, []byte("x"))
 	})
 	assert.True(t, errors.Is(err, gnsq.ErrNoConnections) || errors.Is(err, context.DeadlineExceeded), "%v", err)
 	assert.GreaterOrEqual(t, took, 650*time.Millisecond)
 	assert.Less(t, took, 2500*time.Millisecond)
 
 	proxy.Set(faultproxy.Faults{})
-	_, err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
+	err = p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("after"))
 	require.NoError(t, err)
 }

@@ -123,9 +123,9 @@ func TestR1AtLeastOnceUnderCrash(t *testing.T) {
 
 // r1Publish MPUBs n distinct bodies to topic, 100 at a time, and returns them.
 func r1Publish(t *testing.T, nsqd *nsqtest.Server, topic string, n int) []string {
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, nil)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr))
 	require.NoError(t, err)
-	require.NoError(t, p.Start())
+	require.NoError(t, p.Start(context.Background()))
 	defer p.Close()
 	var all []string
 	for start := 0; start < n; start += 100 {
@@ -134,7 +134,7 @@ func r1Publish(t *testing.T, nsqd *nsqtest.Server, topic string, n int) []string
 			all = append(all, fmt.Sprintf("r1-%d", i))
 			batch = append(batch, []byte(all[i]))
 		}
-		_, err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, batch)
+		err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, batch)
 		require.NoError(t, err)
 	}
 	return all

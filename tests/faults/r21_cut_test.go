@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,13 +30,13 @@ func TestR21CutAtEveryByteOfMessageFrame(t *testing.T) {
 	nsqd := nsqtest.StartNsqd(t)
 	proxy := startProxy(t, nsqd.TCPAddr)
 	topic := uniqueTopic("r21")
-	pub, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, nil)
+	pub, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr))
 	require.NoError(t, err)
-	require.NoError(t, pub.Start())
+	require.NoError(t, pub.Start(context.Background()))
 	defer pub.Close()
 	cfg := newConfig(t)
 	for n := int64(1); n <= r21Frame; n++ {
-		c, err := gnsq.NewNsqdTCPClient(proxy.Addr(), cfg)
+		c, err := gnsq.NewNsqdTCPClient(proxy.Addr(), gnsq.WithConfig(cfg))
 		require.NoError(t, err)
 		require.NoError(t, c.Connect())
 		_, err = c.Identify()
@@ -46,7 +47,7 @@ func TestR21CutAtEveryByteOfMessageFrame(t *testing.T) {
 		require.Equal(t, "OK", string(r.Data))
 		// Earlier messages are in flight to closed connections: this one
 		// is the only one nsqd can send.
-		_, err = pub.Publish(ctxTimeout(t, 5*time.Second), topic, []byte(r21Message(int(n))))
+		err = pub.Publish(ctxTimeout(t, 5*time.Second), topic, []byte(r21Message(int(n))))
 		require.NoError(t, err)
 		proxy.Set(faultproxy.Faults{LimitDown: n, Reset: n%2 == 0})
 		require.NoError(t, c.Ready(1))

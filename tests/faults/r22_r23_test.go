@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -107,17 +108,16 @@ func TestR23ConnectToBlackholedAddressBoundedByDialTimeout(t *testing.T) {
 		}
 	}
 
-	c, err := gnsq.NewNsqdTCPClient(u.Addr(), cfg)
+	c, err := gnsq.NewNsqdTCPClient(u.Addr(), gnsq.WithConfig(cfg))
 	require.NoError(t, err)
 	var connErr error
 	took := elapsed(t, 10*time.Second, "Connect", func() { connErr = c.Connect() })
 	bounded("Connect", took, connErr)
 
 	pev := newEvents()
-	p, err := gnsq.NewProducer([]string{u.Addr()}, cfg)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(u.Addr()), gnsq.WithConfig(cfg), gnsq.WithProducerHooks(pev.producerHooks()))
 	require.NoError(t, err)
-	p.Hooks = pev.producerHooks()
-	took = elapsed(t, 10*time.Second, "Producer.Start", func() { assert.NoError(t, p.Start()) })
+	took = elapsed(t, 10*time.Second, "Producer.Start", func() { assert.NoError(t, p.Start(context.Background())) })
 	_, _, perrs, _ := pev.snapshot()
 	require.NotEmpty(t, perrs, "the failed attempt is reported")
 	bounded("Producer.Start", took, perrs[0])
@@ -125,10 +125,9 @@ func TestR23ConnectToBlackholedAddressBoundedByDialTimeout(t *testing.T) {
 	assert.True(t, p.Join(5*time.Second))
 
 	cev := newEvents()
-	cons, err := gnsq.NewConsumer("r23", "ch", []string{u.Addr()}, nil, cev.handler, cfg)
+	cons, err := gnsq.NewConsumer("r23", "ch", cev.handler, gnsq.WithNsqd(u.Addr()), gnsq.WithConfig(cfg), gnsq.WithConsumerHooks(cev.consumerHooks()))
 	require.NoError(t, err)
-	cons.Hooks = cev.consumerHooks()
-	took = elapsed(t, 10*time.Second, "Consumer.Start", func() { assert.NoError(t, cons.Start()) })
+	took = elapsed(t, 10*time.Second, "Consumer.Start", func() { assert.NoError(t, cons.Start(context.Background())) })
 	_, _, cerrs, _ := cev.snapshot()
 	require.NotEmpty(t, cerrs, "the failed attempt is reported")
 	bounded("Consumer.Start", took, cerrs[0])
@@ -141,10 +140,10 @@ func TestR23CloseCutsShortADial(t *testing.T) {
 	u, err := faultproxy.NewUnreachable()
 	require.NoError(t, err)
 	defer u.Close()
-	p, err := gnsq.NewProducer([]string{u.Addr()}, newConfig(t, "dial_timeout", "30"))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(u.Addr()), gnsq.WithConfig(newConfig(t, "dial_timeout", "30")))
 	require.NoError(t, err)
 	started := make(chan struct{})
-	go func() { defer close(started); p.Start() }()
+	go func() { defer close(started); p.Start(context.Background()) }()
 	nsqtest.WaitFor(t, 5*time.Second, "the dial in progress", func() bool { return u.Pending() > 0 })
 	elapsed(t, 2*time.Second, "Close", p.Close)
 	elapsed(t, 2*time.Second, "Start after Close", func() { <-started })
@@ -171,10 +170,9 @@ func TestR23SilentServerDuringIdentifyBoundedByHandshake(t *testing.T) {
 	}
 
 	pev := newEvents()
-	p, err := gnsq.NewProducer([]string{proxy.Addr()}, cfg)
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(proxy.Addr()), gnsq.WithConfig(cfg), gnsq.WithProducerHooks(pev.producerHooks()))
 	require.NoError(t, err)
-	p.Hooks = pev.producerHooks()
-	took := elapsed(t, 10*time.Second, "Producer.Start", func() { assert.NoError(t, p.Start()) })
+	took := elapsed(t, 10*time.Second, "Producer.Start", func() { assert.NoError(t, p.Start(context.Background())) })
 	assert.GreaterOrEqual(t, took, 900*time.Millisecond)
 	assert.Less(t, took, 3*time.Second)
 	_, _, perrs, _ := pev.snapshot()
@@ -183,10 +181,9 @@ func TestR23SilentServerDuringIdentifyBoundedByHandshake(t *testing.T) {
 	assert.True(t, p.Join(5*time.Second))
 
 	cev := newEvents()
-	cons, err := gnsq.NewConsumer("r23", "ch", []string{proxy.Addr()}, nil, cev.handler, cfg)
+	cons, err := gnsq.NewConsumer("r23", "ch", cev.handler, gnsq.WithNsqd(proxy.Addr()), gnsq.WithConfig(cfg), gnsq.WithConsumerHooks(cev.consumerHooks()))
 	require.NoError(t, err)
-	cons.Hooks = cev.consumerHooks()
-	took = elapsed(t, 10*time.Second, "Consumer.Start", func() { assert.NoError(t, cons.Start()) })
+	took = elapsed(t, 10*time.Second, "Consumer.Start", func() { assert.NoError(t, cons.Start(context.Background())) })
 	assert.GreaterOrEqual(t, took, 900*time.Millisecond)
 	assert.Less(t, took, 3*time.Second)
 	_, _, cerrs, _ := cev.snapshot()
@@ -204,11 +201,11 @@ func TestR23CloseCutsShortASilentHandshake(t *testing.T) {
 	cfg := newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "30")
 
 	t.Run("producer", func(t *testing.T) {
-		p, err := gnsq.NewProducer([]string{proxy.Addr()}, cfg)
+		p, err := gnsq.NewProducer(gnsq.WithNsqd(proxy.Addr()), gnsq.WithConfig(cfg))
 		require.NoError(t, err)
 		accepted := proxy.Accepted()
 		started := make(chan struct{})
-		go func() { defer close(started); p.Start() }()
+		go func() { defer close(started); p.Start(context.Background()) }()
 		nsqtest.WaitFor(t, 5*time.Second, "the connection at the proxy", func() bool { return proxy.Accepted() > accepted })
 		elapsed(t, 2*time.Second, "Close", p.Close)
 		elapsed(t, 2*time.Second, "Start after Close", func() { <-started })
@@ -216,11 +213,11 @@ func TestR23CloseCutsShortASilentHandshake(t *testing.T) {
 		nsqtest.WaitFor(t, 5*time.Second, "the connection closed", func() bool { return proxy.Open() == 0 })
 	})
 	t.Run("consumer", func(t *testing.T) {
-		c, err := gnsq.NewConsumer("r23", "ch", []string{proxy.Addr()}, nil, func(*gnsq.Message) error { return nil }, cfg)
+		c, err := gnsq.NewConsumer("r23", "ch", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(proxy.Addr()), gnsq.WithConfig(cfg))
 		require.NoError(t, err)
 		accepted := proxy.Accepted()
 		started := make(chan struct{})
-		go func() { defer close(started); c.Start() }()
+		go func() { defer close(started); c.Start(context.Background()) }()
 		nsqtest.WaitFor(t, 5*time.Second, "the connection at the proxy", func() bool { return proxy.Accepted() > accepted })
 		elapsed(t, 2*time.Second, "Close", c.Close)
 		elapsed(t, 2*time.Second, "Start after Close", func() { <-started })

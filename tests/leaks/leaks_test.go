@@ -162,21 +162,21 @@ func uniqueTopic(prefix string) string {
 func cycle(t testing.TB, addr string) {
 	t.Helper()
 	topic := uniqueTopic("leaks")
-	p, err := gnsq.NewProducer([]string{addr}, config(t))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(addr), gnsq.WithConfig(config(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("pub")); err != nil {
+	if err := p.Publish(ctxTimeout(t, 10*time.Second), topic, []byte("pub")); err != nil {
 		t.Fatal(err)
 	}
 	bodies := make([][]byte, 8)
 	for i := range bodies {
 		bodies[i] = []byte("mpub-" + strconv.Itoa(i))
 	}
-	if _, err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, bodies); err != nil {
+	if err := p.MultiPublish(ctxTimeout(t, 10*time.Second), topic, bodies); err != nil {
 		t.Fatal(err)
 	}
 	r, err := p.PublishAsync(ctxTimeout(t, 10*time.Second), topic, 0, []byte("async"), nil)
@@ -188,14 +188,14 @@ func cycle(t testing.TB, addr string) {
 	}
 
 	got := make(chan struct{}, 10)
-	c, err := gnsq.NewConsumer(topic, "ch", []string{addr}, nil, func(*gnsq.Message) error {
+	c, err := gnsq.NewConsumer(topic, "ch", func(*gnsq.Message) error {
 		got <- struct{}{}
 		return nil
-	}, config(t, "max_in_flight", "4", "output_buffer_size", "-1")) // unbuffered: no 250 ms flush wait per cycle
+	}, gnsq.WithNsqd(addr), gnsq.WithConfig(config(t, "max_in_flight", "4", "output_buffer_size", "-1"))) // unbuffered: no 250 ms flush wait per cycle
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	timeout := time.After(10 * time.Second)
@@ -278,11 +278,11 @@ func TestConsumeMillionMessagesRSSFlat(t *testing.T) {
 	topic := uniqueTopic("rss")
 
 	start := time.Now()
-	p, err := gnsq.NewProducer([]string{nsqd.TCPAddr}, config(t))
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(config(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	results := make([]*gnsq.Result, 0, total/batch)
@@ -338,7 +338,7 @@ func TestConsumeMillionMessagesRSSFlat(t *testing.T) {
 	checkpoints := make([]int, 0, 10)
 	var cpMu sync.Mutex
 	start = time.Now()
-	c, err := gnsq.NewConsumer(topic, "ch", []string{nsqd.TCPAddr}, nil, func(m *gnsq.Message) error {
+	c, err := gnsq.NewConsumer(topic, "ch", func(m *gnsq.Message) error {
 		i, err := strconv.Atoi(string(m.Body[:10]))
 		if err != nil || i < 0 || i >= total || len(m.Body) != bodySize {
 			return fmt.Errorf("bad body %q", m.Body)
@@ -361,11 +361,11 @@ func TestConsumeMillionMessagesRSSFlat(t *testing.T) {
 			close(done)
 		}
 		return nil
-	}, config(t, "max_in_flight", "2500"))
+	}, gnsq.WithNsqd(nsqd.TCPAddr), gnsq.WithConfig(config(t, "max_in_flight", "2500")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -81,19 +81,20 @@ func consume(args []string) error {
 		}
 		return nil
 	}
-	c, err := gnsq.NewConsumer(topic, channel, []string{addr}, nil, handler, cfg)
-	if err != nil {
-		return err
-	}
 	// FINs are counted as the Consumer sends them: a handler still running
 	// when Close starts loses its FIN, so "answered" is what was finished.
-	c.Hooks.OnFinish = func(uint32, gnsq.MessageID) {
+	countFinish := func(uint32, gnsq.MessageID) {
 		if finished.Add(1) == n {
 			close(allFinished)
 		}
 	}
+	c, err := gnsq.NewConsumer(topic, channel, handler, gnsq.WithNsqd(addr), gnsq.WithConfig(cfg),
+		gnsq.WithConsumerHooks(gnsq.ConsumerHooks{OnFinish: countFinish}))
+	if err != nil {
+		return err
+	}
 	cpu0, t0 := cpuSeconds(), time.Now()
-	if err := c.Start(); err != nil {
+	if err := c.Start(context.Background()); err != nil {
 		return err
 	}
 	timeout := time.After(time.Minute)
@@ -124,18 +125,17 @@ func publish(args []string) error {
 	if err != nil || m <= 0 {
 		return fmt.Errorf("M must be a positive integer")
 	}
-	p, err := gnsq.NewProducer([]string{addr}, gnsq.NewConfig())
-	if err != nil {
-		return err
-	}
 	connected := make(chan struct{}, 1)
-	p.Hooks.OnConnect = func(uint32, string) {
+	p, err := gnsq.NewProducer(gnsq.WithNsqd(addr), gnsq.WithProducerHooks(gnsq.ProducerHooks{OnConnect: func(uint32, string) {
 		select {
 		case connected <- struct{}{}:
 		default:
 		}
+	}}))
+	if err != nil {
+		return err
 	}
-	if err := p.Start(); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		return err
 	}
 	defer p.Close()
@@ -154,7 +154,7 @@ func publish(args []string) error {
 	prev := t0
 	for i := 0; i < m; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := p.Publish(ctx, topic, body)
+		err := p.Publish(ctx, topic, body)
 		cancel()
 		if err != nil {
 			return err

@@ -40,11 +40,7 @@ func (e *env) fill(topic string, n int) error {
 		e.filler = p
 	}
 	err := e.batchesOf(n, func(bodies [][]byte) error {
-		resp, err := e.filler.MultiPublish(context.Background(), topic, bodies)
-		if err != nil {
-			return err
-		}
-		return checkOK("fill MultiPublish", resp)
+		return e.filler.MultiPublish(context.Background(), topic, bodies)
 	})
 	if err != nil {
 		return fmt.Errorf("fill %s: %w", topic, err)
@@ -383,19 +379,20 @@ func (e *env) oursConsume(topic string, n int, profName string) (phaseResult, er
 		return phaseResult{}, err
 	}
 	cnt := newCounter(n)
-	c, err := gnsq.NewConsumer(topic, benchChannel, []string{e.nsqd.tcpAddr}, nil, func(*gnsq.Message) error {
-		cnt.add()
-		return nil
-	}, cfg)
-	if err != nil {
-		return phaseResult{}, err
-	}
 	var hookErr firstError
 	var closing atomic.Bool
-	c.Hooks.OnError = func(_ uint32, err error) {
-		if !closing.Load() {
-			hookErr.set(err)
-		}
+	c, err := gnsq.NewConsumer(topic, benchChannel, func(*gnsq.Message) error {
+		cnt.add()
+		return nil
+	}, gnsq.WithNsqd(e.nsqd.tcpAddr), gnsq.WithConfig(cfg), gnsq.WithConsumerHooks(gnsq.ConsumerHooks{
+		OnError: func(_ uint32, err error) {
+			if !closing.Load() {
+				hookErr.set(err)
+			}
+		},
+	}))
+	if err != nil {
+		return phaseResult{}, err
 	}
 	closed := false
 	closeConsumer := func() error {
@@ -415,7 +412,7 @@ func (e *env) oursConsume(topic string, n int, profName string) (phaseResult, er
 	var res phaseResult
 	err = e.profile(profName, func() error {
 		start := time.Now()
-		if err := c.Start(); err != nil {
+		if err := c.Start(context.Background()); err != nil {
 			return err
 		}
 		if len(c.Connections()) != 1 {

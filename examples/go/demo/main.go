@@ -20,20 +20,19 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	producer, err := gnsq.NewProducer([]string{*nsqdAddr}, nil)
+	producer, err := gnsq.NewProducer(gnsq.WithNsqd(*nsqdAddr))
 	check(err)
-	check(producer.Start())
+	check(producer.Start(ctx))
 	defer producer.Close()
 
-	resp, err := producer.Publish(ctx, topic, []byte("hello from libgnsq"))
-	check(err)
-	fmt.Printf("PUB  -> %s\n", resp)
-	resp, err = producer.MultiPublish(ctx, topic, [][]byte{[]byte("second"), []byte("third")})
-	check(err)
-	fmt.Printf("MPUB -> %s\n", resp)
+	check(producer.Publish(ctx, topic, []byte("hello from libgnsq")))
+	fmt.Println("PUB  -> OK")
+	check(producer.MultiPublish(ctx, topic, [][]byte{[]byte("second"), []byte("third")}))
+	fmt.Println("MPUB -> OK")
+	// An async publish returns at once; its Result gives nsqd's answer.
 	result, err := producer.PublishAsync(ctx, topic, 0, []byte("fourth (async)"), nil)
 	check(err)
-	resp, err = result.Wait(ctx)
+	resp, err := result.Wait(ctx)
 	check(err)
 	fmt.Printf("async PUB -> %s\n", resp)
 
@@ -48,12 +47,12 @@ func main() {
 	received := make(chan string, 4)
 	cfg := gnsq.NewConfig()
 	check(cfg.Set("max_in_flight", "10"))
-	consumer, err := gnsq.NewConsumer(topic, "demo", []string{*nsqdAddr}, nil, func(m *gnsq.Message) error {
+	consumer, err := gnsq.NewConsumer(topic, "demo", func(m *gnsq.Message) error {
 		received <- fmt.Sprintf("%q (attempt %d)", m.Body, m.Attempts)
 		return nil
-	}, cfg)
+	}, gnsq.WithNsqd(*nsqdAddr), gnsq.WithConfig(cfg))
 	check(err)
-	check(consumer.Start())
+	check(consumer.Start(ctx))
 	for i := 0; i < 4; i++ {
 		select {
 		case r := <-received:
