@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/libgnsq/libgnsq/internal/syncutil"
 )
 
 // ProducerHooks are gnsq's Producer signals plus connection up/down. They
@@ -210,7 +212,7 @@ func (p *Producer) Close() {
 
 // Join waits until every goroutine of the producer has exited (after
 // Close), or timeout passes (0: wait forever). It reports whether they exited.
-func (p *Producer) Join(timeout time.Duration) bool { return WaitGroupWithin(&p.wg, timeout) }
+func (p *Producer) Join(timeout time.Duration) bool { return syncutil.WaitGroupWithin(&p.wg, timeout) }
 
 // Publish sends PUB and waits for nsqd's answer. ctx bounds the whole call:
 // the wait for a connection (ErrNoConnections) and the wait for the answer.
@@ -431,25 +433,6 @@ func (p *Producer) removeConn(pc *producerConn) {
 }
 
 func (p *Producer) closed() bool { return isClosed(p.stop) }
-
-// WaitGroupWithin waits for wg, at most timeout (0: forever), and reports
-// whether it finished: the Join methods' wait, shared with the C ABI.
-func WaitGroupWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	if timeout <= 0 {
-		<-done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
 
 // isClosed reports whether ch is closed (for stop channels).
 func isClosed(ch <-chan struct{}) bool {
