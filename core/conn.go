@@ -422,9 +422,9 @@ func (c *NsqdTCPClient) expectOK(what string) error {
 	return nil
 }
 
-// TLSClientConfig builds the *tls.Config for addr from cfg's tls_* options
+// tlsClientConfig builds the *tls.Config for addr from cfg's tls_* options
 // (verification on unless tls_insecure_skip_verify).
-func TLSClientConfig(cfg *Config, addr string) (*tls.Config, error) {
+func tlsClientConfig(cfg *Config, addr string) (*tls.Config, error) {
 	var tc *tls.Config
 	if cfg.TLSConfig != nil {
 		tc = cfg.TLSConfig.Clone()
@@ -467,7 +467,7 @@ type bufferedConn struct {
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func (c *NsqdTCPClient) upgradeTLS() error {
-	tc, err := TLSClientConfig(c.cfg, c.addr)
+	tc, err := tlsClientConfig(c.cfg, c.addr)
 	if err != nil {
 		return err
 	}
@@ -583,7 +583,7 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 			h(c, frame.Data)
 		}
 	case FrameTypeError:
-		resp.Err = ParseServerError(frame.Data)
+		resp.Err = parseServerError(frame.Data)
 		if h := c.Hooks.OnError; h != nil {
 			h(c, resp.Err)
 		}

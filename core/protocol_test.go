@@ -65,16 +65,16 @@ func TestServerErrorFatality(t *testing.T) {
 		"E_FIN_FAILED": false, "E_REQ_FAILED": false, "E_TOUCH_FAILED": false,
 		"E_FINISH_FAILED": false, "E_REQUEUE_FAILED": false,
 	} {
-		se := ParseServerError([]byte(code + " some detail"))
+		se := parseServerError([]byte(code + " some detail"))
 		assert.Equal(t, code, se.Code)
 		assert.Equal(t, "some detail", se.Detail)
 		assert.Equal(t, fatal, se.Fatal(), code)
 		assert.Equal(t, code+" some detail", se.Error())
 	}
-	assert.ErrorIs(t, ParseServerError([]byte("E_FIN_FAILED FIN x failed")), ErrFinFailed)
+	assert.ErrorIs(t, parseServerError([]byte("E_FIN_FAILED FIN x failed")), ErrFinFailed)
 	assert.False(t, errors.Is(ErrFinFailed, ErrReqFailed))
 	// Only the first token is the code: nsqd repeats it in some MPUB errors.
-	se := ParseServerError([]byte("E_BAD_TOPIC E_BAD_TOPIC MPUB topic name \"a b\" is not valid"))
+	se := parseServerError([]byte("E_BAD_TOPIC E_BAD_TOPIC MPUB topic name \"a b\" is not valid"))
 	assert.Equal(t, "E_BAD_TOPIC", se.Code)
 	assert.True(t, se.Fatal())
 	assert.ErrorIs(t, se, ErrBadTopic)
