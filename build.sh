@@ -203,30 +203,42 @@ run_tests() {
 	log "Node package tests (node --test tests/node)"
 	(cd "$ROOT" && node --test --test-concurrency=1 tests/node/)
 	log "fuzzing each target for -fuzztime $FUZZ_TIME"
-	local target
-	for target in $(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //'); do
-		(cd "$ROOT" && go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZ_TIME" ./core)
-	done
+	fuzz "$FUZZ_TIME"
 	log "all tests passed"
 }
 
-# fuzz [FUZZTIME] [TARGET...] runs each Fuzz* target of core (default: all)
-# for FUZZTIME, an execution count as FUZZ_TIME is (default 1000000x: about
-# a minute per in-memory target, 3-4 min for FuzzIdentifyResponse, which
-# goes through loopback TCP). Inputs that find new coverage stay in Go's
-# fuzz cache ($(go env GOCACHE)/fuzz); a failing one is written to
-# core/testdata/fuzz/<target>/ and fails the run.
+# fuzz_targets prints "<package> <target>" for each Fuzz* target.
+fuzz_targets() {
+	local pkg
+	for pkg in ./internal/protocol ./core; do
+		(cd "$ROOT/$pkg" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed "s|^func |$pkg |")
+	done
+}
+
+# fuzz [FUZZTIME] [TARGET...] runs each Fuzz* target (default: all) for
+# FUZZTIME, an execution count as FUZZ_TIME is (default 1000000x: about a
+# minute per in-memory target, 3-4 min for FuzzIdentifyResponse, which goes
+# through loopback TCP). Inputs that find new coverage stay in Go's fuzz
+# cache ($(go env GOCACHE)/fuzz); a failing one is written to
+# testdata/fuzz/<target>/ in the target's package and fails the run.
 fuzz() {
 	ensure_go
-	local fuzztime=${1:-1000000x} target
+	local fuzztime=${1:-1000000x} pkg target
 	[ $# -gt 0 ] && shift
+	local all
+	all=$(fuzz_targets)
 	local targets=("$@")
 	if [ ${#targets[@]} -eq 0 ]; then
-		mapfile -t targets < <(cd "$ROOT/core" && grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //')
+		mapfile -t targets < <(cut -d' ' -f2 <<<"$all")
 	fi
 	for target in "${targets[@]}"; do
+		pkg=$(awk -v t="$target" '$2 == t { print $1 }' <<<"$all")
+		if [ -z "$pkg" ]; then
+			log "no fuzz target $target"
+			return 1
+		fi
 		log "fuzzing $target for -fuzztime $fuzztime"
-		(cd "$ROOT" && go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" ./core)
+		(cd "$ROOT" && go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg")
 	done
 }
 

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/syncutil"
 )
 
 type httpObj struct {
@@ -273,7 +274,7 @@ func gnsqgo_http_notify_fd(fd *C.int, h *C.gnsq_http_t) (rc C.int) {
 // shutdown cancels pending requests and waits for their events.
 func (o *httpObj) shutdown(timeout time.Duration) bool {
 	o.cancel()
-	return gnsq.WaitGroupWithin(&o.pending, timeout)
+	return syncutil.WaitGroupWithin(&o.pending, timeout)
 }
 
 func (*httpObj) kindName() string { return "http client" }

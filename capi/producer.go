@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/producerlink"
 )
 
 type producerObj struct {
@@ -236,9 +237,9 @@ func gnsqgo_producer_publish_batch(tokens *C.uint64_t, p *C.gnsq_producer_t, pub
 		}
 		tok := o.q.nextToken()
 		out[i] = C.uint64_t(tok)
-		cmd, err := gnsq.PublishOrDefer(topic, time.Duration(it.defer_ms)*time.Millisecond, C.GoBytes(it.body, C.int(it.len)))
+		cmd, err := producerlink.Command(topic, time.Duration(it.defer_ms)*time.Millisecond, [][]byte{C.GoBytes(it.body, C.int(it.len))}, false)
 		if err == nil {
-			_, err = o.p.QueueAsync(noWait, cmd, o.published(tok))
+			err = producerlink.Send(o.p, noWait, cmd, false, func(err error) { o.pushPublished(tok, err) })
 		}
 		if err != nil {
 			o.pushPublished(tok, err)

@@ -13,7 +13,8 @@ import (
 	"time"
 	"unsafe"
 
-	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/producerlink"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 )
 
 // Synchronous and bounded publishes come from publish.c as C structs:
@@ -107,17 +108,13 @@ func submitPub(pub *C.struct_libgnsq_pub) {
 	// a timeout with the outcome unknown.
 	ctx, cancel := timeoutContext(C.libgnsq_pub_connect_ms(pub))
 	defer cancel()
-	send := o.p.SendAsync
-	if pub.flush_later != 0 {
-		send = o.p.QueueAsync
-	}
-	if _, err := send(ctx, cmd, func(r *gnsq.Result) { o.completePub(pub, r.Err()) }); err != nil {
+	if err := producerlink.Send(o.p, ctx, cmd, pub.flush_later == 0, func(err error) { o.completePub(pub, err) }); err != nil {
 		o.completePub(pub, err)
 	}
 }
 
 // pubCommand builds the PUB, DPUB or MPUB of pub (copying from C memory).
-func pubCommand(pub *C.struct_libgnsq_pub) (*gnsq.Command, error) {
+func pubCommand(pub *C.struct_libgnsq_pub) (*protocol.Command, error) {
 	topic := C.GoString(pub.topic)
 	lens := unsafe.Slice(pub.lens, int(pub.n))
 	total := 0
@@ -130,10 +127,7 @@ func pubCommand(pub *C.struct_libgnsq_pub) (*gnsq.Command, error) {
 	for i, n := range lens {
 		bodies[i], data = data[:n:n], data[n:]
 	}
-	if pub.multi != 0 {
-		return gnsq.MultiPublish(topic, bodies)
-	}
-	return gnsq.PublishOrDefer(topic, time.Duration(pub.defer_ms)*time.Millisecond, bodies[0])
+	return producerlink.Command(topic, time.Duration(pub.defer_ms)*time.Millisecond, bodies, pub.multi != 0)
 }
 
 // finishPub records an outcome decided before pub was sent (the caller

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/syncutil"
 )
 
 type tcpObj struct {
@@ -319,7 +320,7 @@ func (o *tcpObj) shutdown(timeout time.Duration) bool {
 	o.shut = true
 	o.mu.Unlock()
 	o.c.CloseStreamAfterFlush()
-	return gnsq.WaitGroupWithin(&o.reader, timeout)
+	return syncutil.WaitGroupWithin(&o.reader, timeout)
 }
 
 func (*tcpObj) kindName() string { return "tcp client" }

@@ -3,102 +3,54 @@ package gnsq
 // Micro-benchmarks of the consumer's per-message work, without nsqd or a
 // socket, so that a regression in the wire code shows up in
 //
-//	go test -run '^$' -bench 'ReadFrame|DecodeMessage|Finish' -benchmem .
+//	go test -run '^$' -bench 'ReadFrame|DecodeMessage|Finish' -benchmem ./internal/protocol ./core
 //
 // The throughput against a real nsqd is measured by bench/cmd/nsqbench
-// (BENCHMARKS.md). This file is in package gnsq because the FIN path writes
-// into the connection's buffered writer, which is not reachable from
-// outside.
+// (BENCHMARKS.md). The frame reading and message decoding alone are
+// benchmarked in internal/protocol. This file is in package gnsq because
+// the client's reader and writer are not reachable from outside.
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"testing"
+
+	"github.com/libgnsq/libgnsq/internal/protocol"
 )
 
-// benchBodySize matches nsqbench's bodies.
-const benchBodySize = 100
+var benchID = MessageID{'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'}
 
-func benchMessage() *Message {
-	m := &Message{Timestamp: 1700000000000000000, Attempts: 1, Body: make([]byte, benchBodySize)}
-	copy(m.ID[:], "0123456789abcdef")
-	for i := range m.Body {
-		m.Body[i] = 'a' + byte(i%26)
-	}
-	return m
-}
-
-// loopReader returns the bytes of buf over and over, as a socket that
-// always has more message frames would.
-type loopReader struct {
-	buf []byte
-	off int
-}
-
-func (l *loopReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		c := copy(p[n:], l.buf[l.off:])
-		n += c
-		l.off = (l.off + c) % len(l.buf)
-	}
-	return n, nil
-}
-
-// benchFrameStream returns a reader of endless MESSAGE frames behind a
-// bufio.Reader of the size a connection uses, and the length of one frame.
-func benchFrameStream() (*bufio.Reader, int) {
-	frame := AppendFrame(nil, FrameTypeMessage, EncodeMessage(benchMessage()))
-	var buf []byte
-	for len(buf) < 64<<10 {
-		buf = append(buf, frame...)
-	}
-	return bufio.NewReaderSize(&loopReader{buf: buf}, 64<<10), len(frame)
-}
-
-// BenchmarkReadFrame reads one 100 B message frame (130 bytes on the wire)
-// from a buffered reader, as ReadResponse does for every frame.
-func BenchmarkReadFrame(b *testing.B) {
-	r, size := benchFrameStream()
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		f, err := ReadFrame(r, DefaultMaxFrameSize)
-		if err != nil || f.Type != FrameTypeMessage {
-			b.Fatalf("frame type %d, err %v", f.Type, err)
-		}
-	}
-}
-
-// BenchmarkDecodeMessage decodes the data of one message frame.
-func BenchmarkDecodeMessage(b *testing.B) {
-	data := EncodeMessage(benchMessage())
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m, err := DecodeMessage(data)
-		if err != nil || len(m.Body) != benchBodySize {
-			b.Fatalf("body %d bytes, err %v", len(m.Body), err)
-		}
-	}
-}
-
-// BenchmarkReadFrameDecodeMessage is the two together: what the consumer's
-// reader does per message before the handler sees it.
+// BenchmarkReadFrameDecodeMessage is NsqdTCPClient.ReadResponse of one
+// message frame with a 100 B body (the size of nsqbench's bodies) from a
+// buffered reader, with no socket and no read deadline: ReadFrame,
+// DecodeMessage and the *Message, what the consumer's reader does per
+// message before the handler sees it.
 func BenchmarkReadFrameDecodeMessage(b *testing.B) {
-	r, size := benchFrameStream()
-	b.SetBytes(int64(size))
+	c, err := NewNsqdTCPClient("127.0.0.1:4150")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.cfg.HeartbeatInterval = -1 // no read deadline: there is no socket
+	c.state.Store(stateConnected)
+	frame := protocol.AppendFrame(nil, FrameTypeMessage, protocol.EncodeMessage(protocol.Message{
+		ID: benchID, Timestamp: 1700000000000000000, Attempts: 1, Body: bytes.Repeat([]byte("abcd"), 25),
+	}))
+	// The stream is read to its end, frame by frame, then read again.
+	const frames = 512
+	stream := bytes.Repeat(frame, frames)
+	src := bytes.NewReader(stream)
+	c.r = bufio.NewReaderSize(src, 64<<10)
+	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f, err := ReadFrame(r, DefaultMaxFrameSize)
-		if err != nil {
-			b.Fatal(err)
+		if i%frames == 0 {
+			src.Reset(stream)
 		}
-		if _, err := DecodeMessage(f.Data); err != nil {
-			b.Fatal(err)
+		resp, err := c.ReadResponse()
+		if err != nil || resp.Message == nil {
+			b.Fatalf("frame type %d, err %v", resp.Type, err)
 		}
 	}
 }
@@ -106,13 +58,13 @@ func BenchmarkReadFrameDecodeMessage(b *testing.B) {
 // BenchmarkWriteFinish encodes FIN <id> into a buffered writer over
 // io.Discard: the bytes the consumer writes per finished message.
 func BenchmarkWriteFinish(b *testing.B) {
-	id := benchMessage().ID
+	id := benchID
 	w := bufio.NewWriterSize(io.Discard, 64<<10)
 	b.SetBytes(int64(len("FIN \n") + len(id)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		writeFinish(w, &id)
+		protocol.WriteFinish(w, (*[16]byte)(&id))
 	}
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
@@ -130,7 +82,7 @@ func BenchmarkClientFinish(b *testing.B) {
 	}
 	c.w = bufio.NewWriterSize(io.Discard, 64<<10)
 	c.state.Store(stateConnected)
-	id := benchMessage().ID
+	id := benchID
 	b.SetBytes(int64(len("FIN \n") + len(id)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -146,16 +98,16 @@ func BenchmarkClientFinish(b *testing.B) {
 }
 
 // BenchmarkCommandFinish is the general command path, for comparison:
-// Finish(id) builds a Command (a Params slice and the id as a string),
-// which is then encoded into the writer. Requeue and Touch still go this
-// way; FIN does not.
+// protocol.Finish(id) builds a Command (a Params slice and the id as a
+// string), which is then encoded into the writer. Requeue and Touch still
+// go this way; FIN does not.
 func BenchmarkCommandFinish(b *testing.B) {
-	id := benchMessage().ID
+	id := benchID
 	w := bufio.NewWriterSize(io.Discard, 64<<10)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		Finish(id).encode(w)
+		protocol.Finish(id).Encode(w)
 	}
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)

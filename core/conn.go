@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 )
 
 // ConnHooks are gnsq's NsqdTCPClient signals. Each runs on the goroutine
@@ -117,7 +118,7 @@ type NsqdTCPClient struct {
 	flushStack     func() error // flushes the compressor below w, if any
 	writersWaiting atomic.Int32
 	writeFailed    atomic.Bool   // no more writes; the reader drains and closes
-	flushKick      chan struct{} // wakes flushLoop after SendBuffered
+	flushKick      chan struct{} // wakes flushLoop after sendBuffered
 	closed         chan struct{} // closed by CloseStream
 
 	identify    atomic.Pointer[IdentifyResponse]
@@ -278,7 +279,7 @@ func (c *NsqdTCPClient) Connect() error {
 		return fmt.Errorf("%w: connection to %s closed during connect", ErrClosed, c.addr)
 	}
 	go c.flushLoop()
-	return c.writeRaw(MagicV2)
+	return c.writeRaw(protocol.MagicV2)
 }
 
 // watchSetup runs during Connect and setup: it cancels the dial and
@@ -319,18 +320,18 @@ func (c *NsqdTCPClient) Identify() (*IdentifyResponse, error) {
 }
 
 func (c *NsqdTCPClient) identifyAndUpgrade() (*IdentifyResponse, error) {
-	cmd, err := Identify(c.identifyRequest())
+	cmd, err := protocol.Identify(c.identifyRequest())
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Send(cmd); err != nil {
+	if err := c.send(cmd); err != nil {
 		return nil, err
 	}
 	data, err := c.readExpectingResponse("IDENTIFY")
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Equal(data, respOK) {
+	if bytes.Equal(data, protocol.ResponseOK) {
 		if c.cfg.TLSv1 {
 			return nil, ErrTLSNotSupported
 		}
@@ -373,9 +374,9 @@ func (c *NsqdTCPClient) identifyAndUpgrade() (*IdentifyResponse, error) {
 	return resp, nil
 }
 
-func (c *NsqdTCPClient) identifyRequest() *IdentifyRequest {
+func (c *NsqdTCPClient) identifyRequest() *protocol.IdentifyRequest {
 	cfg := c.cfg
-	req := &IdentifyRequest{
+	req := &protocol.IdentifyRequest{
 		ClientID:           cfg.clientID(),
 		Hostname:           cfg.hostname(),
 		UserAgent:          cfg.userAgent(),
@@ -411,7 +412,7 @@ func (c *NsqdTCPClient) readExpectingResponse(what string) ([]byte, error) {
 		case FrameTypeError:
 			return nil, resp.Err
 		case FrameTypeResponse:
-			if bytes.Equal(resp.Data, respHeartbeat) {
+			if bytes.Equal(resp.Data, protocol.ResponseHeartbeat) {
 				continue // already answered with NOP
 			}
 			return resp.Data, nil
@@ -426,15 +427,15 @@ func (c *NsqdTCPClient) expectOK(what string) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(data, respOK) {
+	if !bytes.Equal(data, protocol.ResponseOK) {
 		return &ProtocolError{Reason: fmt.Sprintf("expected OK after %s, got %.64q", what, data)}
 	}
 	return nil
 }
 
-// TLSClientConfig builds the *tls.Config for addr from cfg's tls_* options
+// tlsClientConfig builds the *tls.Config for addr from cfg's tls_* options
 // (verification on unless tls_insecure_skip_verify).
-func TLSClientConfig(cfg *Config, addr string) (*tls.Config, error) {
+func tlsClientConfig(cfg *Config, addr string) (*tls.Config, error) {
 	var tc *tls.Config
 	if cfg.TLSConfig != nil {
 		tc = cfg.TLSConfig.Clone()
@@ -477,7 +478,7 @@ type bufferedConn struct {
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func (c *NsqdTCPClient) upgradeTLS() error {
-	tc, err := TLSClientConfig(c.cfg, c.addr)
+	tc, err := tlsClientConfig(c.cfg, c.addr)
 	if err != nil {
 		return err
 	}
@@ -526,7 +527,7 @@ func (c *NsqdTCPClient) upgradeDeflate(level int) error {
 // The secret never appears in the returned error.
 func (c *NsqdTCPClient) Auth() (*AuthResponse, error) {
 	secret := c.cfg.AuthSecret
-	if err := c.Send(Auth(secret)); err != nil {
+	if err := c.send(protocol.Auth(secret)); err != nil {
 		return nil, err
 	}
 	data, err := c.readExpectingResponse("AUTH")
@@ -573,7 +574,7 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 		c.framesSinceDeadline = 0
 	}
 	c.framesSinceDeadline++
-	frame, err := ReadFrame(c.r, c.cfg.MaxFrameSize)
+	frame, err := protocol.ReadFrame(c.r, c.cfg.MaxFrameSize)
 	if err != nil {
 		var ne net.Error
 		if c.inSetup && errors.As(err, &ne) && ne.Timeout() {
@@ -584,8 +585,8 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 	resp := Response{Type: frame.Type, Data: frame.Data}
 	switch frame.Type {
 	case FrameTypeResponse:
-		if bytes.Equal(frame.Data, respHeartbeat) {
-			if err := c.Send(Nop()); err != nil {
+		if bytes.Equal(frame.Data, protocol.ResponseHeartbeat) {
+			if err := c.send(protocol.Nop()); err != nil {
 				return resp, err
 			}
 		}
@@ -593,7 +594,7 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 			h(c, frame.Data)
 		}
 	case FrameTypeError:
-		resp.Err = ParseServerError(frame.Data)
+		resp.Err = parseServerError(frame.Data)
 		if h := c.hooks.OnError; h != nil {
 			h(c, resp.Err)
 		}
@@ -601,11 +602,11 @@ func (c *NsqdTCPClient) readResponse() (Response, error) {
 			c.CloseStream()
 		}
 	case FrameTypeMessage:
-		m, err := DecodeMessage(frame.Data)
+		pm, err := protocol.DecodeMessage(frame.Data)
 		if err != nil {
 			return resp, c.failRead(err)
 		}
-		m.conn = c
+		m := &Message{ID: pm.ID, Body: pm.Body, Timestamp: pm.Timestamp, Attempts: pm.Attempts, conn: c}
 		resp.Message = m
 		c.inFlight.Add(1)
 		if h := c.hooks.OnMessage; h != nil {
@@ -631,10 +632,14 @@ func (c *NsqdTCPClient) hasBufferedInput() bool {
 }
 
 // failRead reports a read failure through OnError (unless the connection
-// was closed on purpose) and closes the connection.
+// was closed on purpose) and closes the connection. Bytes that break the
+// protocol are a *ProtocolError from here on.
 func (c *NsqdTCPClient) failRead(err error) error {
 	if c.state.Load() == stateClosed {
 		return ErrNotConnected
+	}
+	if fe, ok := err.(*protocol.FormatError); ok {
+		err = &ProtocolError{Reason: fe.Reason}
 	}
 	if errors.Is(err, io.EOF) {
 		err = fmt.Errorf("%w: %s closed the connection", ErrConnectionClosed, c.addr)
@@ -659,18 +664,18 @@ func (c *NsqdTCPClient) Listen() error {
 	}
 }
 
-// Send writes one command and flushes it (concurrent senders share a
+// send writes one command and flushes it (concurrent senders share a
 // flush). A write failure closes the connection.
-func (c *NsqdTCPClient) Send(cmd *Command) error {
-	return c.write(func(w *bufio.Writer) { cmd.encode(w) }, true)
+func (c *NsqdTCPClient) send(cmd *protocol.Command) error {
+	return c.write(func(w *bufio.Writer) { cmd.Encode(w) }, true)
 }
 
-// SendBuffered writes one command without waiting for it to reach the
+// sendBuffered writes one command without waiting for it to reach the
 // socket: a background flusher sends everything buffered soon after, so a
 // burst of commands costs one write(2). Errors surface as the connection
 // closing (OnError, ReadResponse failing).
-func (c *NsqdTCPClient) SendBuffered(cmd *Command) error {
-	return c.write(func(w *bufio.Writer) { cmd.encode(w) }, false)
+func (c *NsqdTCPClient) sendBuffered(cmd *protocol.Command) error {
+	return c.write(func(w *bufio.Writer) { cmd.Encode(w) }, false)
 }
 
 func (c *NsqdTCPClient) writeRaw(b []byte) error {
@@ -730,7 +735,7 @@ func (c *NsqdTCPClient) failWrite(err error) error {
 	return fmt.Errorf("%w: write to %s: %v", ErrNotConnected, c.addr, err)
 }
 
-// flushLoop flushes what SendBuffered left in the buffer, until the
+// flushLoop flushes what sendBuffered left in the buffer, until the
 // connection closes.
 func (c *NsqdTCPClient) flushLoop() {
 	for {
@@ -765,34 +770,34 @@ func (c *NsqdTCPClient) flushWithin(timeout time.Duration) error {
 
 // Subscribe sends SUB (nsqd answers OK through ReadResponse).
 func (c *NsqdTCPClient) Subscribe(topic, channel string) error {
-	cmd, err := Subscribe(topic, channel)
+	cmd, err := subscribeCommand(topic, channel)
 	if err != nil {
 		return err
 	}
-	return c.Send(cmd)
+	return c.send(cmd)
 }
 
 // Publish sends PUB, or DPUB when delay is not 0. Fire and forget: the answer
 // arrives through ReadResponse.
 func (c *NsqdTCPClient) Publish(topic string, body []byte, delay time.Duration) error {
-	cmd, err := PublishOrDefer(topic, delay, body)
+	cmd, err := publishCommand(topic, delay, body)
 	if err != nil {
 		return err
 	}
-	return c.Send(cmd)
+	return c.send(cmd)
 }
 
 // MultiPublish sends MPUB (fire and forget, like Publish).
 func (c *NsqdTCPClient) MultiPublish(topic string, bodies [][]byte) error {
-	cmd, err := MultiPublish(topic, bodies)
+	cmd, err := multiPublishCommand(topic, bodies)
 	if err != nil {
 		return err
 	}
-	return c.Send(cmd)
+	return c.send(cmd)
 }
 
 // RDY, FIN, REQ and TOUCH get no answer from nsqd, so they go through
-// SendBuffered: commands issued together share one write.
+// sendBuffered: commands issued together share one write.
 
 // Ready sends RDY count. A count above nsqd's max_rdy_count is refused
 // locally (nsqd would close the connection).
@@ -800,11 +805,11 @@ func (c *NsqdTCPClient) Ready(count int) error {
 	if max := c.MaxReadyCount(); count > max {
 		return &InvalidArgumentError{Reason: "RDY " + strconv.Itoa(count) + " exceeds nsqd's max_rdy_count " + strconv.Itoa(max)}
 	}
-	cmd, err := Ready(count)
+	cmd, err := readyCommand(count)
 	if err != nil {
 		return err
 	}
-	if err := c.SendBuffered(cmd); err != nil {
+	if err := c.sendBuffered(cmd); err != nil {
 		return err
 	}
 	c.readyCount.Store(int64(count))
@@ -813,7 +818,7 @@ func (c *NsqdTCPClient) Ready(count int) error {
 
 // Finish sends FIN and fires OnFinish.
 func (c *NsqdTCPClient) Finish(id MessageID) error {
-	if err := c.write(func(w *bufio.Writer) { writeFinish(w, &id) }, false); err != nil {
+	if err := c.write(func(w *bufio.Writer) { protocol.WriteFinish(w, (*[16]byte)(&id)) }, false); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
@@ -826,14 +831,14 @@ func (c *NsqdTCPClient) Finish(id MessageID) error {
 // Requeue sends REQ with delay and fires OnRequeue (backoff is passed
 // through to the hook for the consumer's backoff logic).
 func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool) error {
-	cmd, err := Requeue(id, delay)
+	cmd, err := requeueCommand(id, delay)
 	if err != nil {
 		return err
 	}
 	if h := c.hooks.beforeRequeue; h != nil {
 		h(backoff)
 	}
-	if err := c.SendBuffered(cmd); err != nil {
+	if err := c.sendBuffered(cmd); err != nil {
 		return err
 	}
 	c.inFlight.Add(-1)
@@ -844,16 +849,16 @@ func (c *NsqdTCPClient) Requeue(id MessageID, delay time.Duration, backoff bool)
 }
 
 // Touch sends TOUCH, resetting the message's server-side timeout.
-func (c *NsqdTCPClient) Touch(id MessageID) error { return c.SendBuffered(Touch(id)) }
+func (c *NsqdTCPClient) Touch(id MessageID) error { return c.sendBuffered(protocol.Touch(id)) }
 
 // Nop sends NOP.
-func (c *NsqdTCPClient) Nop() error { return c.Send(Nop()) }
+func (c *NsqdTCPClient) Nop() error { return c.send(protocol.Nop()) }
 
 // Close sends CLS: nsqd stops sending messages and answers CLOSE_WAIT.
 // Use CloseStream to close the socket.
-func (c *NsqdTCPClient) Close() error { return c.Send(StartClose()) }
+func (c *NsqdTCPClient) Close() error { return c.send(protocol.StartClose()) }
 
-// CloseStreamAfterFlush writes out what SendBuffered left (FINs of
+// CloseStreamAfterFlush writes out what sendBuffered left (FINs of
 // handled messages), then closes the socket. It waits at most a second,
 // also for a writer in progress: closing under the flusher would drop
 // the answers it is writing.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/libgnsq/libgnsq/internal/syncutil"
 )
 
 // Handler processes one message. When it returns nil the consumer
@@ -368,7 +370,7 @@ func (c *Consumer) requeueUnhandled() {
 // Join waits until every goroutine of the consumer (connections, handlers,
 // loops) has exited after Close, or timeout passes (0: forever). It
 // reports whether they exited.
-func (c *Consumer) Join(timeout time.Duration) bool { return WaitGroupWithin(&c.wg, timeout) }
+func (c *Consumer) Join(timeout time.Duration) bool { return syncutil.WaitGroupWithin(&c.wg, timeout) }
 
 // IsRunning reports whether the consumer was started and not closed.
 func (c *Consumer) IsRunning() bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,7 +68,7 @@ func (s *scriptedNsqd) waitCommands(t *testing.T, want ...string) {
 func testMessage(n int, attempts uint16, body string) []byte {
 	var id gnsq.MessageID
 	copy(id[:], fmt.Sprintf("%016d", n))
-	return gnsq.EncodeMessage(&gnsq.Message{ID: id, Attempts: attempts, Timestamp: time.Now().UnixNano(), Body: []byte(body)})
+	return protocol.EncodeMessage(protocol.Message{ID: id, Attempts: attempts, Timestamp: time.Now().UnixNano(), Body: []byte(body)})
 }
 
 func msgID(n int) string { return fmt.Sprintf("%016d", n) }

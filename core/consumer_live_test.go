@@ -608,7 +608,7 @@ func TestConstructorOptionsAreChecked(t *testing.T) {
 	assert.Contains(t, err.Error(), "WithProducerHooks does not apply to a Consumer")
 	_, err = gnsq.NewNsqdTCPClient("127.0.0.1:4150", gnsq.WithNsqd("127.0.0.1:4151"))
 	require.ErrorAs(t, err, &iae)
-	_, err = gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"), nil)
+	_, err = gnsq.NewProducer(gnsq.WithNsqd("127.0.0.1:4150"), gnsq.Option{})
 	require.ErrorAs(t, err, &iae)
 	_, err = gnsq.NewProducer()
 	require.ErrorAs(t, err, &iae)

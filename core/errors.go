@@ -105,9 +105,9 @@ var (
 	ErrTouchFailed    = &ServerError{Code: "E_TOUCH_FAILED"}
 )
 
-// ParseServerError turns the data of an error frame into a *ServerError.
+// parseServerError turns the data of an error frame into a *ServerError.
 // Only the first token is the code (nsqd repeats it in some MPUB errors).
-func ParseServerError(data []byte) *ServerError {
+func parseServerError(data []byte) *ServerError {
 	s := string(data)
 	code, detail, _ := strings.Cut(s, " ")
 	return &ServerError{Code: code, Detail: detail}

@@ -16,55 +16,8 @@ import (
 
 	"github.com/golang/snappy"
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 )
-
-const fuzzMaxFrame = 4096
-
-// FuzzReadFrame feeds arbitrary bytes to the frame reader and decodes the
-// message frames it returns: nothing may panic or exceed the frame limit.
-func FuzzReadFrame(f *testing.F) {
-	f.Add(gnsq.AppendFrame(nil, gnsq.FrameTypeResponse, []byte("OK")))
-	f.Add(gnsq.AppendFrame(nil, gnsq.FrameTypeError, []byte("E_INVALID bad")))
-	f.Add(gnsq.AppendFrame(nil, gnsq.FrameTypeMessage, gnsq.EncodeMessage(&gnsq.Message{Attempts: 1, Body: []byte("b")})))
-	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bytes.NewReader(data)
-		for {
-			frame, err := gnsq.ReadFrame(r, fuzzMaxFrame)
-			if err != nil {
-				return
-			}
-			if len(frame.Data) > fuzzMaxFrame-4 {
-				t.Fatalf("frame of %d bytes passed a %d limit", len(frame.Data), fuzzMaxFrame)
-			}
-			switch frame.Type {
-			case gnsq.FrameTypeMessage:
-				_, _ = gnsq.DecodeMessage(frame.Data)
-			case gnsq.FrameTypeError:
-				_ = gnsq.ParseServerError(frame.Data).Fatal()
-			}
-		}
-	})
-}
-
-// FuzzDecodeMessage checks that decoding never panics and that whatever
-// decodes re-encodes to the same bytes.
-func FuzzDecodeMessage(f *testing.F) {
-	f.Add(gnsq.EncodeMessage(&gnsq.Message{Timestamp: 1, Attempts: 2, Body: []byte("\x00\xff")}))
-	f.Add(make([]byte, 25))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := gnsq.DecodeMessage(data)
-		if err != nil {
-			if len(data) >= 26 {
-				t.Fatalf("%d bytes refused: %v", len(data), err)
-			}
-			return
-		}
-		if !bytes.Equal(gnsq.EncodeMessage(m), data) {
-			t.Fatalf("round trip changed %x", data)
-		}
-	})
-}
 
 // nsqd 1.3.0's answer to gnsq's IDENTIFY, as it sends it.
 const fuzzIdentifyJSON = `{"max_rdy_count":2500,"version":"1.3.0","max_msg_timeout":900000,"msg_timeout":60000,` +
@@ -72,7 +25,7 @@ const fuzzIdentifyJSON = `{"max_rdy_count":2500,"version":"1.3.0","max_msg_timeo
 	`"auth_required":false,"output_buffer_size":16384,"output_buffer_timeout":250}`
 
 func fuzzResponse(data string) []byte {
-	return gnsq.AppendFrame(nil, gnsq.FrameTypeResponse, []byte(data))
+	return protocol.AppendFrame(nil, protocol.FrameTypeResponse, []byte(data))
 }
 
 // fuzzCompressed is frames as nsqd sends them after a Snappy or Deflate
@@ -110,11 +63,11 @@ func FuzzIdentifyResponse(f *testing.F) {
 	f.Add(true, fuzzResponse(strings.Replace(fuzzIdentifyJSON, `"tls_v1":false`, `"tls_v1":true`, 1)))
 	f.Add(false, fuzzResponse(`{"max_rdy_count":-1,"msg_timeout":"x"}`))
 	f.Add(false, fuzzResponse(`{`))
-	f.Add(false, gnsq.AppendFrame(nil, gnsq.FrameTypeError, []byte("E_BAD_BODY IDENTIFY heartbeat interval (100) is invalid")))
+	f.Add(false, protocol.AppendFrame(nil, protocol.FrameTypeError, []byte("E_BAD_BODY IDENTIFY heartbeat interval (100) is invalid")))
 	f.Add(false, append(fuzzResponse("_heartbeat_"), fuzzResponse(fuzzIdentifyJSON)...))
-	f.Add(false, gnsq.AppendFrame(nil, gnsq.FrameTypeMessage, gnsq.EncodeMessage(&gnsq.Message{Attempts: 1, Body: []byte("b")})))
+	f.Add(false, protocol.AppendFrame(nil, protocol.FrameTypeMessage, protocol.EncodeMessage(protocol.Message{Attempts: 1, Body: []byte("b")})))
 	f.Add(false, append(fuzzResponse(`{"auth_required":true}`), fuzzResponse(`{"identity":"i","identity_url":"u","permission_count":1}`)...))
-	f.Add(false, append(fuzzResponse(`{"auth_required":true}`), gnsq.AppendFrame(nil, gnsq.FrameTypeError, []byte("E_AUTH_FAILED no"))...))
+	f.Add(false, append(fuzzResponse(`{"auth_required":true}`), protocol.AppendFrame(nil, protocol.FrameTypeError, []byte("E_AUTH_FAILED no"))...))
 	f.Add(false, append(fuzzResponse(`{"snappy":true}`), fuzzCompressed(false, ok)...))
 	f.Add(false, append(fuzzResponse(`{"deflate":true,"deflate_level":6}`), fuzzCompressed(true, ok)...))
 	f.Add(false, append(fuzzResponse(`{"snappy":true,"auth_required":true}`),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,7 +108,7 @@ func TestHostileIdentifyAnswers(t *testing.T) {
 	})
 	t.Run("message frame", func(t *testing.T) {
 		fake := serve(func(c *nsqtest.FakeConn) {
-			c.WriteFrame(nsqtest.FrameMessage, gnsq.EncodeMessage(&gnsq.Message{Body: []byte("x")}))
+			c.WriteFrame(nsqtest.FrameMessage, protocol.EncodeMessage(protocol.Message{Body: []byte("x")}))
 		})
 		_, err := dial(t, fake.Addr, newConfig(t))
 		var pe *gnsq.ProtocolError

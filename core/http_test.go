@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 )
 
@@ -129,24 +130,24 @@ func htConsumeRaw(t *testing.T, tcpAddr, topic, channel string, n int) [][]byte 
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = conn.Write(gnsq.MagicV2)
+	_, err = conn.Write(protocol.MagicV2)
 	require.NoError(t, err)
 	_, err = fmt.Fprintf(conn, "SUB %s %s\n", topic, channel)
 	require.NoError(t, err)
-	f, err := gnsq.ReadFrame(conn, gnsq.DefaultMaxFrameSize)
+	f, err := protocol.ReadFrame(conn, protocol.DefaultMaxFrameSize)
 	require.NoError(t, err)
-	require.Equal(t, gnsq.FrameTypeResponse, f.Type, string(f.Data))
+	require.Equal(t, protocol.FrameTypeResponse, f.Type, string(f.Data))
 	require.Equal(t, "OK", string(f.Data))
 	_, err = fmt.Fprintf(conn, "RDY %d\n", n)
 	require.NoError(t, err)
 	var bodies [][]byte
 	for len(bodies) < n {
-		f, err := gnsq.ReadFrame(conn, gnsq.DefaultMaxFrameSize)
+		f, err := protocol.ReadFrame(conn, protocol.DefaultMaxFrameSize)
 		require.NoError(t, err)
-		if f.Type != gnsq.FrameTypeMessage {
+		if f.Type != protocol.FrameTypeMessage {
 			continue // heartbeat
 		}
-		m, err := gnsq.DecodeMessage(f.Data)
+		m, err := protocol.DecodeMessage(f.Data)
 		require.NoError(t, err)
 		bodies = append(bodies, append([]byte(nil), m.Body...))
 	}
@@ -702,7 +703,7 @@ func TestHTTPRequestShape(t *testing.T) {
 	mu.Unlock()
 	require.Len(t, got, 4)
 	assert.Equal(t, seen{"POST", "/pub", "defer=1500&topic=t1", gnsq.DefaultUserAgent, "application/vnd.nsq; version=1.0", []byte("hello")}, got[0])
-	assert.Equal(t, seen{"POST", "/mpub", "binary=true&topic=t1", "custom/1.0", "application/vnd.nsq; version=1.0", gnsq.MultiPublishBody([][]byte{[]byte("a"), []byte("b")})}, got[1])
+	assert.Equal(t, seen{"POST", "/mpub", "binary=true&topic=t1", "custom/1.0", "application/vnd.nsq; version=1.0", protocol.MultiPublishBody([][]byte{[]byte("a"), []byte("b")})}, got[1])
 	assert.Equal(t, "POST", got[2].method)
 	assert.Equal(t, "/channel/pause", got[2].path)
 	assert.Equal(t, "channel=c1&topic=t1", got[2].query)

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/libgnsq/libgnsq/internal/protocol"
 )
 
 // DefaultNsqdHTTPPort is nsqd's default HTTP port.
@@ -78,7 +80,7 @@ func (c *NsqdHTTPClient) MultiPublish(ctx context.Context, topic string, bodies 
 	var body []byte
 	if binary {
 		q.Set("binary", "true")
-		body = MultiPublishBody(bodies)
+		body = protocol.MultiPublishBody(bodies)
 	} else {
 		for i, b := range bodies {
 			if bytes.IndexByte(b, '\n') >= 0 {
@@ -176,4 +178,12 @@ func (c *NsqdHTTPClient) StatsText(ctx context.Context, topic, channel string) (
 		return nil, err
 	}
 	return c.getBytes(ctx, "/stats", q)
+}
+
+// nonNil makes a nil body an empty one, so that it is posted as a body.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/libgnsq/libgnsq/internal/producerlink"
+	"github.com/libgnsq/libgnsq/internal/protocol"
+	"github.com/libgnsq/libgnsq/internal/syncutil"
 )
 
 // ProducerHooks are gnsq's Producer signals plus connection up/down. They
@@ -212,7 +216,7 @@ func (p *Producer) Close() {
 
 // Join waits until every goroutine of the producer has exited (after
 // Close), or timeout passes (0: wait forever). It reports whether they exited.
-func (p *Producer) Join(timeout time.Duration) bool { return WaitGroupWithin(&p.wg, timeout) }
+func (p *Producer) Join(timeout time.Duration) bool { return syncutil.WaitGroupWithin(&p.wg, timeout) }
 
 // Publish sends PUB and waits for nsqd's OK. ctx bounds the whole call:
 // the wait for a connection (ErrNoConnections) and the wait for the
@@ -224,7 +228,7 @@ func (p *Producer) Publish(ctx context.Context, topic string, body []byte) error
 
 // DeferredPublish sends DPUB (PUB when delay is 0) and waits for nsqd's OK.
 func (p *Producer) DeferredPublish(ctx context.Context, topic string, delay time.Duration, body []byte) error {
-	cmd, err := PublishOrDefer(topic, delay, body)
+	cmd, err := publishCommand(topic, delay, body)
 	if err != nil {
 		return err
 	}
@@ -233,14 +237,14 @@ func (p *Producer) DeferredPublish(ctx context.Context, topic string, delay time
 
 // MultiPublish sends MPUB and waits for nsqd's OK.
 func (p *Producer) MultiPublish(ctx context.Context, topic string, bodies [][]byte) error {
-	cmd, err := MultiPublish(topic, bodies)
+	cmd, err := multiPublishCommand(topic, bodies)
 	if err != nil {
 		return err
 	}
 	return p.sendAndWait(ctx, cmd)
 }
 
-func (p *Producer) sendAndWait(ctx context.Context, cmd *Command) error {
+func (p *Producer) sendAndWait(ctx context.Context, cmd *protocol.Command) error {
 	r, err := p.send(ctx, cmd, nil, true)
 	if err != nil {
 		return err
@@ -256,50 +260,41 @@ func (p *Producer) sendAndWait(ctx context.Context, cmd *Command) error {
 // Result completes exactly once, and done (if not nil) is then called on
 // the goroutine that completed it; done must not block.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, delay time.Duration, body []byte, done func(*Result)) (*Result, error) {
-	cmd, err := PublishOrDefer(topic, delay, body)
+	cmd, err := publishCommand(topic, delay, body)
 	if err != nil {
 		return nil, err
 	}
 	return p.send(ctx, cmd, done, false)
-}
-
-// SendAsync is PublishAsync for a PUB, DPUB or MPUB built by this
-// package's constructors, written to the socket before SendAsync returns
-// (PublishAsync leaves the write to the connection's flusher, so that a
-// burst of publishes shares writes). For a caller that waits for the
-// answer by its own means.
-func (p *Producer) SendAsync(ctx context.Context, cmd *Command, done func(*Result)) (*Result, error) {
-	switch cmd.Name {
-	case "PUB", "DPUB", "MPUB":
-		return p.send(ctx, cmd, done, true)
-	}
-	return nil, &InvalidArgumentError{Reason: "SendAsync takes PUB, DPUB or MPUB, not " + cmd.Name}
-}
-
-// QueueAsync is SendAsync leaving the write to the connection's flusher,
-// as PublishAsync does: a burst of publishes shares writes. For a caller
-// that does not wait for the answer at once.
-func (p *Producer) QueueAsync(ctx context.Context, cmd *Command, done func(*Result)) (*Result, error) {
-	switch cmd.Name {
-	case "PUB", "DPUB", "MPUB":
-		return p.send(ctx, cmd, done, false)
-	}
-	return nil, &InvalidArgumentError{Reason: "QueueAsync takes PUB, DPUB or MPUB, not " + cmd.Name}
 }
 
 // MultiPublishAsync queues MPUB; see PublishAsync.
 func (p *Producer) MultiPublishAsync(ctx context.Context, topic string, bodies [][]byte, done func(*Result)) (*Result, error) {
-	cmd, err := MultiPublish(topic, bodies)
+	cmd, err := multiPublishCommand(topic, bodies)
 	if err != nil {
 		return nil, err
 	}
 	return p.send(ctx, cmd, done, false)
+}
+
+// For the C ABI: PublishAsync and MultiPublishAsync in two steps, with the
+// choice of flushing at once and the outcome as an error.
+func init() {
+	producerlink.Command = func(topic string, delay time.Duration, bodies [][]byte, multi bool) (*protocol.Command, error) {
+		if multi {
+			return multiPublishCommand(topic, bodies)
+		}
+		return publishCommand(topic, delay, bodies[0])
+	}
+	producerlink.Send = func(p any, ctx context.Context, cmd *protocol.Command, flushNow bool, done func(error)) error {
+		_, err := p.(*Producer).send(ctx, cmd, func(r *Result) { done(r.Err()) }, flushNow)
+		return err
+	}
 }
 
 // checkPublishable refuses what nsqd would answer with a fatal error,
 // closing the connection under every other publish queued on it: an empty
 // body, an MPUB of no messages or with an empty one.
-func checkPublishable(cmd *Command) error {
+func checkPublishable(cmd *protocol.Command) error {
 	if cmd.Name != "MPUB" {
 		if len(cmd.Body) == 0 {
 			return &InvalidArgumentError{Reason: "empty message body (nsqd refuses it)"}
@@ -320,7 +315,7 @@ func checkPublishable(cmd *Command) error {
 // send queues cmd on a connection. A caller about to wait for the answer
 // (flushNow) flushes at once; asynchronous publishes leave the flush to the
 // connection's flusher, so a burst of them shares one write(2).
-func (p *Producer) send(ctx context.Context, cmd *Command, done func(*Result), flushNow bool) (*Result, error) {
+func (p *Producer) send(ctx context.Context, cmd *protocol.Command, done func(*Result), flushNow bool) (*Result, error) {
 	if err := checkPublishable(cmd); err != nil {
 		return nil, err
 	}
@@ -370,7 +365,7 @@ func (p *Producer) pickConn(ctx context.Context) (*producerConn, error) {
 // connection's write lock, so FIFO order is wire order. It reports false
 // if the connection was already dead (r not queued, nothing sent). Once r
 // is queued it is completed by the reader or by failAll, never here.
-func (pc *producerConn) queueAndWrite(r *Result, cmd *Command, flushNow bool) bool {
+func (pc *producerConn) queueAndWrite(r *Result, cmd *protocol.Command, flushNow bool) bool {
 	queued := false
 	_ = pc.client.write(func(w *bufio.Writer) {
 		pc.mu.Lock()
@@ -380,7 +375,7 @@ func (pc *producerConn) queueAndWrite(r *Result, cmd *Command, flushNow bool) bo
 		}
 		pc.mu.Unlock()
 		if queued {
-			cmd.encode(w)
+			cmd.Encode(w)
 		}
 	}, flushNow)
 	return queued
@@ -436,25 +431,6 @@ func (p *Producer) removeConn(pc *producerConn) {
 }
 
 func (p *Producer) closed() bool { return isClosed(p.stop) }
-
-// WaitGroupWithin waits for wg, at most timeout (0: forever), and reports
-// whether it finished: the Join methods' wait, shared with the C ABI.
-func WaitGroupWithin(wg *sync.WaitGroup, timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	if timeout <= 0 {
-		<-done
-		return true
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
 
 // isClosed reports whether ch is closed (for stop channels).
 func isClosed(ch <-chan struct{}) bool {
@@ -569,7 +545,7 @@ func (p *Producer) readLoop(pc *producerConn) error {
 		}
 		switch resp.Type {
 		case FrameTypeResponse:
-			if bytes.Equal(resp.Data, respHeartbeat) {
+			if bytes.Equal(resp.Data, protocol.ResponseHeartbeat) {
 				continue
 			}
 			if h := p.hooks.OnResponse; h != nil {

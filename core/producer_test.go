@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/producerlink"
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,20 +91,35 @@ func TestProducerPublishMethods(t *testing.T) {
 	require.NoError(t, err)
 	// A callback runs after Done is closed: Wait may return before it.
 	nsqtest.WaitFor(t, 5*time.Second, "the PublishAsync callback", func() bool { return called.Load() == 1 })
-	cmd, err := gnsq.Publish(topic, []byte("sent"))
-	require.NoError(t, err)
-	r3, err := p.SendAsync(ctx, cmd, func(r *gnsq.Result) { called.Add(1) })
-	require.NoError(t, err)
-	_, err = r3.Wait(ctx)
-	require.NoError(t, err)
-	nsqtest.WaitFor(t, 5*time.Second, "the SendAsync callback", func() bool { return called.Load() == 2 })
-	var invalid *gnsq.InvalidArgumentError
-	_, err = p.SendAsync(ctx, gnsq.Nop(), nil)
-	assert.ErrorAs(t, err, &invalid, "SendAsync takes only publishes")
-	assert.Equal(t, int32(6), responses.Load())
 
-	got := consume(t, nsqd.TCPAddr, topic, 7)
-	assert.ElementsMatch(t, []string{"one", "two", "three\x00\xff", "deferred", "async", "async-m", "sent"}, bodies(got))
+	// The C ABI's path: a DPUB written at once, an MPUB left to the flusher.
+	linked := make(chan error, 2)
+	linkPublish := func(topic string, delay time.Duration, bodies [][]byte, multi, flushNow bool) error {
+		cmd, err := producerlink.Command(topic, delay, bodies, multi)
+		if err != nil {
+			return err
+		}
+		return producerlink.Send(p, ctx, cmd, flushNow, func(err error) { linked <- err })
+	}
+	require.NoError(t, linkPublish(topic, 100*time.Millisecond, [][]byte{[]byte("sent")}, false, true))
+	require.NoError(t, linkPublish(topic, 0, [][]byte{[]byte("sent-m1"), []byte("sent-m2")}, true, false))
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-linked:
+			require.NoError(t, err)
+		case <-ctx.Done():
+			t.Fatal("a publish through producerlink got no outcome")
+		}
+	}
+	var badName *gnsq.InvalidNameError
+	assert.ErrorAs(t, linkPublish("a b", 0, [][]byte{[]byte("x")}, true, false), &badName)
+	var invalid *gnsq.InvalidArgumentError
+	assert.ErrorAs(t, linkPublish(topic, -time.Second, [][]byte{[]byte("x")}, false, true), &invalid)
+	assert.ErrorAs(t, linkPublish(topic, 0, [][]byte{{}}, false, true), &invalid, "an empty body is refused as by PublishAsync")
+	assert.Equal(t, int32(7), responses.Load())
+
+	got := consume(t, nsqd.TCPAddr, topic, 9)
+	assert.ElementsMatch(t, []string{"one", "two", "three\x00\xff", "deferred", "async", "async-m", "sent", "sent-m1", "sent-m2"}, bodies(got))
 	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "the deferred message arrived after its delay")
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	gnsq "github.com/libgnsq/libgnsq/core"
+	"github.com/libgnsq/libgnsq/internal/protocol"
 	"github.com/libgnsq/libgnsq/tests/faultproxy"
 	"github.com/libgnsq/libgnsq/tests/nsqtest"
 	"github.com/stretchr/testify/assert"
@@ -31,9 +32,7 @@ func TestR19ResetMidMPUB(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		bodies = append(bodies, []byte(strings.Repeat(fmt.Sprint(i%10), 1000)))
 	}
-	cmd, err := gnsq.MultiPublish(topic, bodies)
-	require.NoError(t, err)
-	size := int64(len(cmd.Bytes()))
+	size := int64(len(protocol.MultiPublish(topic, bodies).Bytes()))
 	cuts := []struct {
 		at    int64
 		reset bool

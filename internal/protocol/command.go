@@ -1,4 +1,4 @@
-package gnsq
+package protocol
 
 import (
 	"bufio"
@@ -13,8 +13,8 @@ import (
 
 // Command is one client command: a text line "NAME p1 p2\n" and, for
 // IDENTIFY, AUTH, PUB, DPUB and MPUB, a size-prefixed body. The
-// constructors below validate their arguments, so a Command that exists is
-// safe to put on the wire.
+// constructors below check nothing: a name or a number they are given goes
+// on the wire as it is.
 type Command struct {
 	Name   string
 	Params []string
@@ -24,16 +24,16 @@ type Command struct {
 	Messages [][]byte
 }
 
-// commandWriter is what encode writes to: a *bufio.Writer on a
-// connection, a *bytes.Buffer for Bytes.
-type commandWriter interface {
+// Writer is what Encode writes to: a *bufio.Writer on a connection, a
+// *bytes.Buffer for Bytes.
+type Writer interface {
 	io.Writer
 	io.StringWriter
 	io.ByteWriter
 }
 
-// encode writes the wire form of c to w (write errors surface on flush).
-func (c *Command) encode(w commandWriter) {
+// Encode writes the wire form of c to w (write errors surface on flush).
+func (c *Command) Encode(w Writer) {
 	w.WriteString(c.Name)
 	for _, p := range c.Params {
 		w.WriteByte(' ')
@@ -60,7 +60,7 @@ func writeUint32(w io.Writer, n uint32) {
 func (c *Command) Bytes() []byte {
 	var b bytes.Buffer
 	b.Grow(c.wireSize())
-	c.encode(&b)
+	c.Encode(&b)
 	return b.Bytes()
 }
 
@@ -122,49 +122,36 @@ func Auth(secret string) *Command {
 }
 
 // Subscribe builds SUB <topic> <channel>.
-func Subscribe(topic, channel string) (*Command, error) {
-	if err := checkTopic(topic); err != nil {
-		return nil, err
-	}
-	if err := checkChannel(channel); err != nil {
-		return nil, err
-	}
-	return &Command{Name: "SUB", Params: []string{topic, channel}}, nil
+func Subscribe(topic, channel string) *Command {
+	return &Command{Name: "SUB", Params: []string{topic, channel}}
 }
 
 // Ready builds RDY <count>.
-func Ready(count int) (*Command, error) {
-	if count < 0 {
-		return nil, &InvalidArgumentError{Reason: "RDY count must be >= 0, got " + strconv.Itoa(count)}
-	}
-	return &Command{Name: "RDY", Params: []string{strconv.Itoa(count)}}, nil
+func Ready(count int) *Command {
+	return &Command{Name: "RDY", Params: []string{strconv.Itoa(count)}}
 }
 
 // Finish builds FIN <id>.
-func Finish(id MessageID) *Command {
+func Finish(id [16]byte) *Command {
 	return &Command{Name: "FIN", Params: []string{string(id[:])}}
 }
 
-// writeFinish writes what Finish(id) encodes to, without allocating (the
+// WriteFinish writes what Finish(id) encodes to, without allocating (the
 // bytes are appended to w's own buffer, so id does not escape): a consumer
 // sends one FIN per message.
-func writeFinish(w *bufio.Writer, id *MessageID) {
+func WriteFinish(w *bufio.Writer, id *[16]byte) {
 	b := append(w.AvailableBuffer(), "FIN "...)
 	b = append(b, id[:]...)
 	w.Write(append(b, '\n'))
 }
 
-// Requeue builds REQ <id> <delay in ms>. Negative delays are refused
-// locally (nsqd would silently clamp them).
-func Requeue(id MessageID, delay time.Duration) (*Command, error) {
-	if delay < 0 {
-		return nil, &InvalidArgumentError{Reason: "requeue delay must be >= 0, got " + delay.String()}
-	}
-	return &Command{Name: "REQ", Params: []string{string(id[:]), strconv.FormatInt(delay.Milliseconds(), 10)}}, nil
+// Requeue builds REQ <id> <delay in ms>.
+func Requeue(id [16]byte, delay time.Duration) *Command {
+	return &Command{Name: "REQ", Params: []string{string(id[:]), strconv.FormatInt(delay.Milliseconds(), 10)}}
 }
 
 // Touch builds TOUCH <id>.
-func Touch(id MessageID) *Command {
+func Touch(id [16]byte) *Command {
 	return &Command{Name: "TOUCH", Params: []string{string(id[:])}}
 }
 
@@ -176,26 +163,17 @@ func Nop() *Command { return &Command{Name: "NOP"} }
 
 // Publish builds PUB <topic> with body. An empty body is sent as is; nsqd
 // answers E_BAD_MESSAGE.
-func Publish(topic string, body []byte) (*Command, error) {
-	if err := checkTopic(topic); err != nil {
-		return nil, err
-	}
-	return &Command{Name: "PUB", Params: []string{topic}, Body: nonNil(body)}, nil
+func Publish(topic string, body []byte) *Command {
+	return &Command{Name: "PUB", Params: []string{topic}, Body: nonNil(body)}
 }
 
 // DeferredPublish builds DPUB <topic> <delay in ms> with body.
-func DeferredPublish(topic string, delay time.Duration, body []byte) (*Command, error) {
-	if err := checkTopic(topic); err != nil {
-		return nil, err
-	}
-	if delay < 0 {
-		return nil, &InvalidArgumentError{Reason: "defer must be >= 0, got " + delay.String()}
-	}
-	return &Command{Name: "DPUB", Params: []string{topic, strconv.FormatInt(delay.Milliseconds(), 10)}, Body: nonNil(body)}, nil
+func DeferredPublish(topic string, delay time.Duration, body []byte) *Command {
+	return &Command{Name: "DPUB", Params: []string{topic, strconv.FormatInt(delay.Milliseconds(), 10)}, Body: nonNil(body)}
 }
 
 // PublishOrDefer builds PUB, or DPUB when delay is not 0.
-func PublishOrDefer(topic string, delay time.Duration, body []byte) (*Command, error) {
+func PublishOrDefer(topic string, delay time.Duration, body []byte) *Command {
 	if delay != 0 {
 		return DeferredPublish(topic, delay, body)
 	}
@@ -205,14 +183,11 @@ func PublishOrDefer(topic string, delay time.Duration, body []byte) (*Command, e
 // MultiPublish builds MPUB <topic>. An empty list is sent as is; nsqd
 // answers E_BAD_BODY. The bodies are not copied: do not change them until
 // the command was sent.
-func MultiPublish(topic string, bodies [][]byte) (*Command, error) {
-	if err := checkTopic(topic); err != nil {
-		return nil, err
-	}
+func MultiPublish(topic string, bodies [][]byte) *Command {
 	if bodies == nil {
 		bodies = [][]byte{}
 	}
-	return &Command{Name: "MPUB", Params: []string{topic}, Messages: bodies}, nil
+	return &Command{Name: "MPUB", Params: []string{topic}, Messages: bodies}
 }
 
 // MultiPublishBody encodes bodies in the MPUB wire format (also the body
