@@ -349,6 +349,8 @@ class Producer extends EventEmitter {
   /** Queues a publish for _flush, at the end of this tick: the publishes
    * made in one tick (a window of them, Promise.all) go out in one call. */
   _enqueue(topic, data, defer, multi, timeout) {
+    // A bad argument must reject this publish alone, not the batch it would join.
+    if (typeof topic !== 'string') throw new TypeError('topic must be a string');
     this._handle(); // refuses at once when closed
     const deadline = timeout === undefined || timeout === null ? Infinity : Date.now() + timeout;
     const item = new QueuedPublish(this, topic, data, defer, multi, deadline);

@@ -63,6 +63,10 @@ describe('Producer', () => {
       await assert.rejects(producer.publish('bad topic!', 'x'), gnsq.InvalidArgumentError);
       await assert.rejects(producer.publish(topic, ''), gnsq.InvalidArgumentError);
       await assert.rejects(producer.publish(topic, 42), TypeError);
+      // A bad argument does not take the other publishes of its tick down.
+      const sameTick = producer.publish(topic, 'same tick');
+      await assert.rejects(producer.publish(42, 'x'), TypeError);
+      await sameTick;
       await assert.rejects(producer.multipublish(topic, []), gnsq.InvalidArgumentError);
       await assert.rejects(producer.multipublish(topic, ['a', '']), gnsq.InvalidArgumentError);
       assert.equal(await producer.publish(topic, 'still fine'), undefined);
