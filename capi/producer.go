@@ -228,24 +228,78 @@ func gnsqgo_producer_publish_batch(tokens *C.uint64_t, p *C.gnsq_producer_t, pub
 	noWait, cancel := timeoutContext(0)
 	defer cancel()
 	out := unsafe.Slice(tokens, int(n))
-	topic := ""
-	var lastTopic *C.char
-	for i := range items {
-		it := &items[i]
-		if it.topic != lastTopic { // a run of publishes to one topic converts it once
-			topic, lastTopic = C.GoString(it.topic), it.topic
+	topics := batchTopics(items)
+	for i := 0; i < len(items); {
+		j := coalescedRun(items, topics, i)
+		toks := make([]uint64, j-i)
+		bodies := make([][]byte, j-i)
+		for k := range toks {
+			toks[k] = o.q.nextToken()
+			out[i+k] = C.uint64_t(toks[k])
+			bodies[k] = C.GoBytes(items[i+k].body, C.int(items[i+k].len))
 		}
-		tok := o.q.nextToken()
-		out[i] = C.uint64_t(tok)
-		cmd, err := producerlink.Command(topic, time.Duration(it.defer_ms)*time.Millisecond, [][]byte{C.GoBytes(it.body, C.int(it.len))}, false)
+		cmd, err := producerlink.Command(topics[i], time.Duration(items[i].defer_ms)*time.Millisecond, bodies, j-i > 1)
 		if err == nil {
-			err = producerlink.Send(o.p, noWait, cmd, false, func(err error) { o.pushPublished(tok, err) })
+			err = producerlink.Send(o.p, noWait, cmd, false, func(err error) { o.pushAllPublished(toks, err) })
 		}
 		if err != nil {
-			o.pushPublished(tok, err)
+			o.pushAllPublished(toks, err)
 		}
+		i = j
 	}
 	return C.GNSQ_OK
+}
+
+// A run of consecutive publishes of a batch to one topic, without defer,
+// goes as one MPUB: nsqd then answers one frame instead of one per
+// publish, which is most of its work for small bodies. The bounds keep such
+// an MPUB far below nsqd's default limits (1 MiB per message, 5 MiB per
+// MPUB); an nsqd with lower limits may refuse a run its bodies alone would
+// pass, and then each publish of the run gets that refusal.
+const (
+	maxCoalesced      = 100
+	maxCoalescedBody  = 64 << 10
+	maxCoalescedBytes = 512 << 10
+)
+
+// batchTopics converts the topics of items, each distinct pointer once.
+func batchTopics(items []C.gnsq_publish_t) []string {
+	topics := make([]string, len(items))
+	for i := range items {
+		if i > 0 && items[i].topic == items[i-1].topic {
+			topics[i] = topics[i-1]
+		} else {
+			topics[i] = C.GoString(items[i].topic)
+		}
+	}
+	return topics
+}
+
+// coalescedRun returns the end of the run that starts at i: i+1 unless
+// items[i] and those after it may share an MPUB (see maxCoalesced).
+func coalescedRun(items []C.gnsq_publish_t, topics []string, i int) int {
+	coalescable := func(it *C.gnsq_publish_t) bool {
+		return it.defer_ms == 0 && it.len > 0 && it.len <= maxCoalescedBody
+	}
+	if !coalescable(&items[i]) {
+		return i + 1
+	}
+	size := int(items[i].len)
+	j := i + 1
+	for ; j < len(items) && j-i < maxCoalesced && topics[j] == topics[i] && coalescable(&items[j]); j++ {
+		if size += int(items[j].len); size > maxCoalescedBytes {
+			break
+		}
+	}
+	return j
+}
+
+// pushAllPublished queues the GNSQ_EV_PUBLISHED event of each token, all
+// with one outcome.
+func (o *producerObj) pushAllPublished(tokens []uint64, err error) {
+	for _, tok := range tokens {
+		o.pushPublished(tok, err)
+	}
 }
 
 //export gnsqgo_producer_set_callback

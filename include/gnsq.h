@@ -445,7 +445,12 @@ int gnsq_producer_multipublish_async(uint64_t *token, gnsq_producer_t *p, const 
  * blocking: for an event loop that has many publishes ready at once (the
  * Node binding sends those made in one tick with it). Nothing waits for
  * a connection or an answer, and the writes are left to the connection's
- * flusher, so the n publishes share write(2) calls.
+ * flusher, so the n publishes share write(2) calls. Consecutive publishes
+ * to one topic without defer_ms, of at most 64 KiB each, go as one MPUB
+ * (up to 100 of them and 512 KiB): nsqd stores them together and answers
+ * once, and each still gets its own event with that answer. An nsqd whose
+ * limits (--max-msg-size, --max-body-size) are below those refuses such
+ * an MPUB as a whole; then each of its publishes gets nsqd's error.
  *
  * Returns GNSQ_OK with tokens[i] set for each pubs[i] (tokens holds n
  * entries); then exactly one GNSQ_EV_PUBLISHED event per publish follows,

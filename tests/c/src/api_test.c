@@ -1159,6 +1159,54 @@ static void test_publish_batch(void) {
     CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
     CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
 
+    /* Runs of small publishes to one topic go as MPUBs (of at most 100):
+       every publish still gets its own event, and what arrives keeps the
+       order given, around a body too large to share an MPUB and a
+       publish to another topic. */
+    {
+        enum { N = 150, BIG = 70000 };
+        static gnsq_publish_t many[N];
+        static uint64_t many_tokens[N];
+        static int many_codes[N];
+        static char texts[N][8];
+        static char big[BIG];
+        char topic2[64], other[64];
+        int next = 0;
+        unique_topic(topic2, sizeof topic2, "capi_batch_run");
+        unique_topic(other, sizeof other, "capi_batch_other");
+        memset(big, 'B', sizeof big);
+        for (i = 0; i < N; i++) {
+            snprintf(texts[i], sizeof texts[i], "c%03d", i);
+            many[i].topic = i == 100 ? other : topic2;
+            many[i].body = i == 60 ? big : texts[i];
+            many[i].len = i == 60 ? sizeof big : strlen(texts[i]);
+            many[i].defer_ms = 0;
+        }
+        CHECK_RC(gnsq_producer_publish_batch(many_tokens, p, many, N), GNSQ_OK);
+        await_batch_events(p, many_tokens, many_codes, N);
+        for (i = 0; i < N; i++) CHECK_RC(many_codes[i], GNSQ_OK);
+        c = started_consumer(topic2, "1");
+        while (next < N) {
+            n = gnsq_consumer_poll(c, evs, 16, 5000, buf, sizeof buf);
+            CHECK(n > 0);
+            for (i = 0; i < n; i++) {
+                gnsq_response_t r = {evs[i].token, GNSQ_RESP_FINISH, 0, 0, 0, 0};
+                if (evs[i].type != GNSQ_EV_MESSAGE) continue;
+                if (next == 100) next++; /* the publish to the other topic */
+                CHECK(next < N);
+                if (next == 60) {
+                    CHECK(evs[i].data_len == BIG); /* held: too large for buf */
+                } else {
+                    CHECK(evs[i].data_len == 4 && memcmp(buf + evs[i].data_offset, texts[next], 4) == 0);
+                }
+                next++;
+                CHECK_RC(gnsq_consumer_respond(c, &r, 1, NULL, 0), 1);
+            }
+        }
+        CHECK_RC(gnsq_consumer_close(c, 5000), GNSQ_OK);
+        CHECK_RC(gnsq_consumer_free(c), GNSQ_OK);
+    }
+
     /* Refused as a whole: nothing sent, no event (the next batch's event
        is the first PUBLISHED one that comes). */
     {
