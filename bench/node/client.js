@@ -126,7 +126,16 @@ async function consumeNsqjs() {
   // still in the socket's write buffer (340 in one run: those messages
   // stay in flight until nsqd's msg_timeout). So close only once its
   // sockets have written everything (FINs are written on the nextTick
-  // after finish(): all are out by the time a timer runs).
+  // after finish(): all are out by the time a timer runs). Messages still
+  // in transit after the N-th are finished too: pause (RDY 0), then close
+  // only after 20 ms without a new one and with everything written.
+  reader.pause();
+  let seen;
+  do {
+    seen = state.n;
+    if (!(await nsqjsWritten(reader, 10000))) fail('nsqjs still had unwritten data 10 s after the N-th message');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  } while (state.n !== seen);
   if (!(await nsqjsWritten(reader, 10000))) fail('nsqjs still had unwritten data 10 s after the N-th message');
   reader.close();
   return { n: COUNT, elapsed_s: state.end - state.first, cpu_s: state.c1 - state.c0, start_s: state.first - t0,
