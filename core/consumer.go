@@ -163,8 +163,8 @@ func NewConsumer(topic, channel string, handler Handler, opts ...Option) (*Consu
 // attempt), queries lookupd once, and starts the lookupd poll and RDY
 // loops. Connection failures are reported through OnError and retried,
 // never returned. If ctx ends before the first attempts and the lookupd
-// query did, Start returns its error at once; the consumer is started all
-// the same and goes on connecting (Close it to give up). Start on a
+// query have finished, Start returns its error at once; the consumer is
+// started all the same and goes on connecting (Close it to give up). Start on a
 // running consumer does nothing; on a closed one it returns ErrClosed.
 func (c *Consumer) Start(ctx context.Context) error {
 	c.mu.Lock()
