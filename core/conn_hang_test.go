@@ -28,21 +28,6 @@ func silentNsqd(t *testing.T) (*nsqtest.FakeNsqd, <-chan struct{}) {
 	}), eof
 }
 
-// within runs f and fails the test if it does not return within d.
-func within(t *testing.T, d time.Duration, what string, f func()) time.Duration {
-	t.Helper()
-	start := time.Now()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-		return time.Since(start)
-	case <-time.After(d):
-		t.Fatalf("%s did not return within %v", what, d)
-		return 0
-	}
-}
-
 func waitForIdentify(t *testing.T, fake *nsqtest.FakeNsqd) {
 	t.Helper()
 	nsqtest.WaitFor(t, 5*time.Second, "IDENTIFY at the fake nsqd", func() bool {
@@ -63,7 +48,7 @@ func TestHandshakeSilentServerWithoutHeartbeats(t *testing.T) {
 	t.Cleanup(c.CloseStream)
 	require.NoError(t, c.Connect())
 	var idErr error
-	took := within(t, 5*time.Second, "Identify", func() { _, idErr = c.Identify() })
+	took := nsqtest.Within(t, 5*time.Second, "Identify", func() { _, idErr = c.Identify() })
 	require.Error(t, idErr)
 	assert.Contains(t, idErr.Error(), "handshake")
 	assert.GreaterOrEqual(t, took, 900*time.Millisecond, "the bound is max(dial_timeout, 1 s)")
@@ -78,7 +63,7 @@ func TestHandshakeBoundIsDialTimeoutNotTimeout(t *testing.T) {
 	t.Cleanup(c.CloseStream)
 	require.NoError(t, c.Connect())
 	var idErr error
-	took := within(t, 5*time.Second, "Identify", func() { _, idErr = c.Identify() })
+	took := nsqtest.Within(t, 5*time.Second, "Identify", func() { _, idErr = c.Identify() })
 	require.Error(t, idErr)
 	assert.GreaterOrEqual(t, took, 1400*time.Millisecond)
 }
@@ -138,7 +123,7 @@ func TestProducerCloseInterruptsHandshake(t *testing.T) {
 	started := make(chan error, 1)
 	go func() { started <- p.Start(context.Background()) }()
 	waitForIdentify(t, fake)
-	within(t, 2*time.Second, "Close", p.Close)
+	nsqtest.Within(t, 2*time.Second, "Close", p.Close)
 	select {
 	case err := <-started:
 		assert.NoError(t, err)
@@ -181,7 +166,7 @@ func TestProducerStartBoundedBySilentServer(t *testing.T) {
 	p, err := gnsq.NewProducer(gnsq.WithNsqd(fake.Addr), gnsq.WithConfig(newConfig(t, "heartbeat_interval", "-1", "dial_timeout", "0.5")),
 		gnsq.WithProducerHooks(gnsq.ProducerHooks{OnError: func(_ uint32, err error) { errs <- err }}))
 	require.NoError(t, err)
-	within(t, 5*time.Second, "Start", func() { require.NoError(t, p.Start(context.Background())) })
+	nsqtest.Within(t, 5*time.Second, "Start", func() { require.NoError(t, p.Start(context.Background())) })
 	select {
 	case err := <-errs:
 		assert.Contains(t, err.Error(), "handshake")
@@ -229,7 +214,7 @@ func TestProducerConcurrentPublishAndClose(t *testing.T) {
 				waitForIdentify(t, silent)
 			}
 			p.Close()
-			within(t, 5*time.Second, "the publishers", wg.Wait)
+			nsqtest.Within(t, 5*time.Second, "the publishers", wg.Wait)
 			assert.Equal(t, int32(8), closed.Load())
 			assert.True(t, p.Join(2*time.Second))
 		})
@@ -257,7 +242,7 @@ func TestStartReturnsWhenItsContextEnds(t *testing.T) {
 		t.Fatal("Start still waits for the handshake after its context ended")
 	}
 	assert.True(t, p.IsRunning(), "started all the same")
-	within(t, 2*time.Second, "Close", p.Close)
+	nsqtest.Within(t, 2*time.Second, "Close", p.Close)
 	assert.True(t, p.Join(2*time.Second))
 
 	c, err := gnsq.NewConsumer("t", "ch", func(*gnsq.Message) error { return nil }, gnsq.WithNsqd(fake.Addr),
@@ -266,8 +251,8 @@ func TestStartReturnsWhenItsContextEnds(t *testing.T) {
 	t.Cleanup(c.Close)
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	within(t, 2*time.Second, "Consumer.Start", func() { require.ErrorIs(t, c.Start(ctx), context.DeadlineExceeded) })
+	nsqtest.Within(t, 2*time.Second, "Consumer.Start", func() { require.ErrorIs(t, c.Start(ctx), context.DeadlineExceeded) })
 	assert.True(t, c.IsRunning())
-	within(t, 2*time.Second, "Close", c.Close)
+	nsqtest.Within(t, 2*time.Second, "Close", c.Close)
 	assert.True(t, c.Join(2*time.Second))
 }

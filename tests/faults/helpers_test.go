@@ -183,17 +183,3 @@ func (e *events) has(body string) bool {
 	return false
 }
 
-// elapsed runs f and returns how long it took, failing if it outlasts limit.
-func elapsed(t testing.TB, limit time.Duration, what string, f func()) time.Duration {
-	t.Helper()
-	start := time.Now()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-		return time.Since(start)
-	case <-time.After(limit):
-		t.Fatalf("%s did not return within %v", what, limit)
-		return 0
-	}
-}

@@ -97,7 +97,7 @@ func TestR18PublishWithTimeoutNeverHangs(t *testing.T) {
 	}
 	for name, call := range calls {
 		var err error
-		took := elapsed(t, 5*time.Second, name, func() { err = call(ctxTimeout(t, 700*time.Millisecond)) })
+		took := nsqtest.Within(t, 5*time.Second, name, func() { err = call(ctxTimeout(t, 700*time.Millisecond)) })
 		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
 		assert.GreaterOrEqual(t, took, 650*time.Millisecond, name)
 		assert.Less(t, took, 2500*time.Millisecond, name)
@@ -125,7 +125,7 @@ func TestR18PublishTimeoutWhileReconnectingIntoBlackhole(t *testing.T) {
 	proxy.Set(faultproxy.Faults{Blackhole: true})
 	proxy.CloseAll() // the connection drops; reconnects go into the partition
 	ev.await(t, 5*time.Second, "the disconnect", func(e *events) bool { return len(e.disconnects) == 1 })
-	took := elapsed(t, 5*time.Second, "Publish", func() {
+	took := nsqtest.Within(t, 5*time.Second, "Publish", func() {
 		err = p.Publish(ctxTimeout(t, 700*time.Millisecond), topic, []byte("x"))
 	})
 	assert.True(t, errors.Is(err, gnsq.ErrNoConnections) || errors.Is(err, context.DeadlineExceeded), "%v", err)

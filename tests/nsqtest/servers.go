@@ -249,6 +249,22 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// Within runs f and returns how long it took, failing the test if f does
+// not return within limit.
+func Within(t testing.TB, limit time.Duration, what string, f func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+		return time.Since(start)
+	case <-time.After(limit):
+		t.Fatalf("%s did not return within %v", what, limit)
+		return 0
+	}
+}
+
 // WaitFor polls cond every 10 ms until it holds or timeout passes.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -533,6 +533,7 @@ static napi_value multipublish(napi_env env, napi_callback_info info) {
  * copy. owned[i] is the copy pubs[i] made (free them); -1 after a throw. */
 static int arg_publishes(napi_env env, napi_value topics, napi_value bodies, napi_value defers, uint32_t n,
                          gnsq_publish_t *pubs, char **owned) {
+    napi_value prev = NULL; /* topics[i - 1] */
     for (uint32_t i = 0; i < n; i++) {
         napi_value topic, body, defer;
         bool same = false;
@@ -545,11 +546,9 @@ static int arg_publishes(napi_env env, napi_value topics, napi_value bodies, nap
             return -1;
         pubs[i].body = data;
         pubs[i].defer_ms = defer_ms;
-        if (i > 0) {
-            napi_value prev;
-            napi_get_element(env, topics, i - 1, &prev);
+        if (prev)
             napi_strict_equals(env, topic, prev, &same);
-        }
+        prev = topic;
         if (same) {
             pubs[i].topic = pubs[i - 1].topic;
         } else if ((owned[i] = arg_string(env, topic, 0)) == NULL) {
