@@ -6,7 +6,7 @@ const path = require('node:path');
 const { after, before, test } = require('node:test');
 
 const koffi = require('../../bindings/node/node_modules/koffi');
-const { Server, topicName, ROOT } = require('./servers');
+const { Server, topicName, ROOT, until } = require('./servers');
 
 let nsqd;
 before(async () => { nsqd = await Server.start('nsqd'); });
@@ -72,7 +72,10 @@ test('koffi: load libgnsq.so, publish, poll a message, answer it, close', async 
   check(consumerRespond(consumer, response, 1, null, 0));
   check(consumerClose(consumer, 5000));
   check(consumerFree(consumer));
-  const ch = await nsqd.channel(topic, 'ch');
+  // nsqd applies the FIN and the disconnect on its own goroutines: await
+  // the message leaving flight; a lost FIN would put it back in depth.
+  let ch;
+  await until(async () => (ch = await nsqd.channel(topic, 'ch')).in_flight_count === 0, 'the message out of flight');
   assert.equal(ch.in_flight_count, 0, 'the FIN reached nsqd');
   assert.equal(ch.depth, 0);
   // (no lib.unload(): a Go runtime cannot be unloaded from a process)
